@@ -1,0 +1,1 @@
+"""SB3 algorithm builders, the on-device PPO and the training/evaluation runners."""

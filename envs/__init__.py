@@ -1,0 +1,1 @@
+"""Environments: Atari vector envs and torch-vectorised toy tasks."""
