@@ -263,3 +263,11 @@ def test_torch_export_matches_eager_with_dynamic_batch():
     for n in (1, 5):
         x = torch.randn(n, 4, 9, 11)
         torch.testing.assert_close(exported.module()(x), net(x))
+
+
+@pytest.mark.slow
+def test_torch_compile_inductor_matches_eager():
+    net = _Net()
+    compiled = torch.compile(net, fullgraph=True)  # the default inductor backend (~20 s)
+    x = torch.randn(3, 4, 9, 11)
+    torch.testing.assert_close(compiled(x), net(x))
