@@ -241,16 +241,12 @@ class CoordConv2d(nn.Conv2d):
             padding_mode=conv.padding_mode,
             device="meta",  # no work spent initialising weights that are replaced below
             dtype=conv.weight.dtype,
+            with_r=with_r,
         )
         new.weight = conv.weight
         new.bias = conv.bias
-        new.with_r = with_r
         new.coord_weight = nn.Parameter(
-            torch.zeros(
-                (conv.out_channels, new.coord_channels, *conv.kernel_size),
-                dtype=conv.weight.dtype,
-                device=conv.weight.device,
-            )
+            torch.zeros_like(new.coord_weight, device=conv.weight.device)
         )
         return new.train(conv.training)
 

@@ -10,7 +10,7 @@ from gymnasium import spaces
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from coordrl import CoordConv2d
+from coordrl import CoordConv2d, to_concat_conv
 from coordrl.extractors import make_policy_kwargs
 
 try:
@@ -101,3 +101,23 @@ def test_float_observations_with_normalized_image():
     model = PPO("CnnPolicy", env, n_steps=16, batch_size=16, policy_kwargs=kwargs, device="cpu")
     model.learn(total_timesteps=32)
     assert model.num_timesteps >= 32
+
+
+def test_fused_coordconv_trains_in_sb3_exactly_like_concatenation():
+    """PPO updates of the fused layer equal those of AddCoords + Conv2d(C + 2), same init."""
+    fused, concat = build("PPO", "coordconv"), build("PPO", "coordconv")
+    concat.policy.load_state_dict(fused.policy.state_dict())
+    layer = fused.policy.features_extractor.cnn[0]
+    concat.policy.features_extractor.cnn[0] = to_concat_conv(layer)
+    concat.policy.optimizer = concat.policy.optimizer_class(
+        concat.policy.parameters(), lr=concat.lr_schedule(1), **concat.policy.optimizer_kwargs
+    )
+    start = layer.coord_weight.detach().clone()
+    for model in (fused, concat):
+        model.set_random_seed(0)  # the same env resets and action draws for both
+        model.learn(total_timesteps=96)
+    dense = concat.policy.features_extractor.cnn[0][1]
+    assert not torch.allclose(layer.coord_weight, start)  # trained, not just copied
+    trained = torch.cat((layer.weight, layer.coord_weight), dim=1)
+    torch.testing.assert_close(trained, dense.weight, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(layer.bias, dense.bias, rtol=1e-4, atol=1e-6)
