@@ -108,11 +108,15 @@ def test_grid_cached_in_inference_mode_still_trains():
 
 @pytest.mark.parametrize("module", [AddCoords(with_r=True), CoordConv2d(3, 8, 3, padding=1)])
 def test_channels_last_input_keeps_layout_and_values(module):
-    x = torch.randn(2, 3, 10, 7)
-    expected = module(x)
-    out = module(x.contiguous(memory_format=torch.channels_last))
+    x = torch.randn(2, 3, 10, 7, requires_grad=True)
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    expected, out = module(x), module(x_cl)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, expected)
+    upstream = torch.randn_like(expected)
+    expected.backward(upstream)
+    out.backward(upstream)
+    torch.testing.assert_close(x_cl.grad, x.grad)
 
 
 @pytest.mark.parametrize(
