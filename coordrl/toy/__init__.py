@@ -1,0 +1,1 @@
+"""The paper's supervised toy tasks: Not-so-Clevr data, conv and CoordConv models, training."""
