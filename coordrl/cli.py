@@ -1,0 +1,219 @@
+"""The ``coordrl`` command. User mistakes end as one ``error:`` line on stderr and exit code 2.
+
+The top floor: it may import anything below it, and nothing imports it. Subcommands import
+their machinery lazily so that ``coordrl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: reported as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: ...`` and exit code 2, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(USER_ERROR)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and check that files can be written there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".coordrl-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def fresh_dir(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``... if it already holds a run: never overwrite one."""
+    candidate, n = path, 1
+    while (candidate / "result.json").exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+# ---------------------------------------------------------------- coordrl toy ...
+
+
+def toy_data(args: argparse.Namespace) -> None:
+    from coordrl.toy.data import make_dataset, write_h5
+
+    out = writable_dir(Path(args.out))
+    for split in args.split:
+        dataset = make_dataset(split, args.seed)
+        path = write_h5(dataset, out / f"rectangle_4_{split}.h5")
+        print(
+            f"{split}: {len(dataset.train_positions)} train, {len(dataset.test_positions)} test "
+            f"-> {path}"
+        )
+
+
+def toy_train(args: argparse.Namespace) -> None:
+    from coordrl.toy.data import read_h5
+    from coordrl.toy.train import ToyConfig, train
+
+    config = ToyConfig(
+        task=args.task,
+        split=args.split,
+        arch=args.arch,
+        epochs=args.epochs,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    dataset = None
+    if args.data is not None:
+        if not Path(args.data).is_file():
+            raise UserError(f"no such data file: {args.data}")
+        try:
+            dataset = read_h5(args.data, split=args.split)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {args.data}: {exc}") from None
+    default = Path("runs/toy") / f"{args.task}-{args.split}-{args.arch}-seed{args.seed}"
+    out = writable_dir(fresh_dir(Path(args.out) if args.out else default))
+    result = train(config, out, dataset=dataset)
+    print(result.summary())
+    print(f"result: {out / 'result.json'}")
+    print(f"TensorBoard: tensorboard --logdir {out}")
+
+
+def toy_table(args: argparse.Namespace) -> None:
+    from coordrl.device import resolve_device
+    from coordrl.toy.plots import plot_curves, plot_predictions
+    from coordrl.toy.table import collect_rows, run_trials, trial_configs, write_table
+
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out = writable_dir(Path(args.out))
+    configs = trial_configs(args.seeds, device=args.device, epochs_scale=args.epochs_scale)
+    print(f"{len(configs)} trials under {out / 'runs'} ({args.workers} worker processes)")
+    failures = run_trials(configs, out, workers=args.workers)
+    rows = collect_rows(configs, out)
+    if not rows:
+        raise UserError("no trial finished, so there is no table to write")
+    md, csv_path = write_table(rows, out)
+    figures = [
+        plot_predictions(rows, out / "predictions.png"),
+        plot_curves(rows, out / "curves.png"),
+    ]
+    print(md.read_text())
+    print(f"table: {md}, {csv_path}")
+    print(f"figures: {', '.join(str(f) for f in figures)}")
+    if failures:
+        raise UserError(f"{len(failures)} trial(s) failed: {'; '.join(failures)}")
+
+
+def add_toy_commands(subparsers: argparse._SubParsersAction) -> None:
+    from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS
+    from coordrl.toy.models import ARCHS, TASKS
+
+    toy = subparsers.add_parser("toy", help="the paper's supervised coordinate tasks")
+    toy_sub = toy.add_subparsers(dest="toy_command", required=True, parser_class=Parser)
+
+    data = toy_sub.add_parser("data", help="write Not-so-Clevr in the official HDF5 layout")
+    data.add_argument("--split", choices=SPLITS, nargs="+", default=list(SPLITS))
+    data.add_argument("--out", required=True, help="directory for rectangle_4_<split>.h5")
+    data.add_argument(
+        "--seed",
+        type=int,
+        default=OFFICIAL_SPLIT_SEED,
+        help="uniform-split seed (default: the official one)",
+    )
+    data.set_defaults(func=toy_data)
+
+    train = toy_sub.add_parser("train", help="train one conv or CoordConv model")
+    train.add_argument("--task", choices=TASKS, default="classification")
+    train.add_argument("--split", choices=SPLITS, default="quadrant")
+    train.add_argument("--arch", choices=ARCHS, default="coordconv")
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--lr", type=positive_float, default=0.01)
+    train.add_argument("--weight-decay", type=float, default=0.001)
+    train.add_argument("--batch-size", type=positive_int, default=32)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--data", help="an HDF5 file in the official layout (default: generate)")
+    train.add_argument(
+        "--out", help="run directory (default: runs/toy/<task>-<split>-<arch>-seed<seed>)"
+    )
+    train.set_defaults(func=toy_train)
+
+    table = toy_sub.add_parser("table", help="every task x split x arch: table and figures")
+    table.add_argument("--seeds", type=positive_int, default=1)
+    table.add_argument("--workers", type=positive_int, default=2, help="parallel trial processes")
+    table.add_argument(
+        "--epochs-scale",
+        type=positive_float,
+        default=1.0,
+        help="multiply every task's epoch budget (default 1: ~30 min on 2 cores)",
+    )
+    table.add_argument("--device", default="cpu")
+    table.add_argument("--out", default="results/toy")
+    table.set_defaults(func=toy_table)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="coordrl", description="CoordConv for deep reinforcement learning")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_toy_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
