@@ -64,7 +64,10 @@ def plot_predictions(rows: list[Row], path: Path, task: str = "classification") 
             ax.set_title(f"{arch}, {split} split: test {row.metric} {100 * row.test:.1f}%")
             ax.set_xlabel("x")
             ax.set_ylabel("y")
-    axes[0][0].legend(loc="lower left", fontsize=8)
+    for ax in axes.flat:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower left", fontsize=8)
+            break
     fig.suptitle(f"Coordinate {task}: predicted vs true centres on the test split")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -98,7 +101,8 @@ def plot_curves(rows: list[Row], path: Path) -> Path:
             ax.set_xlabel("training seconds (log)")
             ax.set_title(f"{task}, {split} split")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,0 +1,48 @@
+"""The toy results table: trials, resumption, failures, the table files and the figures."""
+
+from __future__ import annotations
+
+from coordrl.toy.plots import plot_curves, plot_predictions
+from coordrl.toy.table import collect_rows, run_trials, trial_dir, write_table
+from coordrl.toy.train import ToyConfig
+
+
+def small_trials() -> list[ToyConfig]:
+    return [
+        ToyConfig(task="regression", split="quadrant", arch=arch, epochs=1, lr=0.01, device="cpu")
+        for arch in ("conv", "coordconv")
+    ]
+
+
+def test_table_runs_skips_finished_trials_and_writes_files(tmp_path):
+    configs = small_trials()
+    assert run_trials(configs, tmp_path, workers=2, progress=False) == []
+    stamps = {c.arch: (trial_dir(tmp_path, c) / "result.json").stat().st_mtime_ns for c in configs}
+    assert run_trials(configs, tmp_path, workers=2, progress=False) == []  # nothing to redo
+    assert stamps == {
+        c.arch: (trial_dir(tmp_path, c) / "result.json").stat().st_mtime_ns for c in configs
+    }
+
+    rows = collect_rows(configs, tmp_path)
+    assert [(r.task, r.split, r.arch) for r in rows] == [
+        ("regression", "quadrant", "conv"),
+        ("regression", "quadrant", "coordconv"),
+    ]
+    assert [r.parameters for r in rows] == [72850, 906]
+    md, csv_path = write_table(rows, tmp_path)
+    text = md.read_text()
+    assert "| regression (pixel_error) | quadrant | coordconv | 906 | 0.01 |" in text
+    assert csv_path.read_text().splitlines()[0].startswith("task,split,arch,metric,parameters")
+    for figure in (
+        plot_predictions(rows, tmp_path / "predictions.png", task="regression"),
+        plot_curves(rows, tmp_path / "curves.png"),
+    ):
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+
+
+def test_a_failing_trial_is_reported_without_stopping_the_others(tmp_path):
+    good = small_trials()[1]
+    bad = ToyConfig(task="regression", split="uniform", arch="conv", epochs=1, device="banana")
+    failures = run_trials([bad, good], tmp_path, workers=1, progress=False)
+    assert len(failures) == 1 and "unknown device 'banana'" in failures[0]
+    assert (trial_dir(tmp_path, good) / "result.json").exists()
