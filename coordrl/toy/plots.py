@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullFormatter
 
 from coordrl.toy.data import CANVAS, SPLITS
 from coordrl.toy.models import ARCHS, TASKS
@@ -61,7 +62,7 @@ def plot_predictions(rows: list[Row], path: Path, task: str = "classification") 
                 )
             ax.scatter(true[:, 0], true[:, 1], s=6, c="0.6", label="true centre")
             ax.scatter(guess[:, 0], guess[:, 1], s=6, c=COLOURS[arch], label="predicted")
-            ax.set_title(f"{arch}, {split} split: test {row.metric} {100 * row.test:.1f}%")
+            ax.set_title(f"{arch}, {split}: test {row.metric} {100 * row.test:.1f}%", fontsize=10)
             ax.set_xlabel("x")
             ax.set_ylabel("y")
     for ax in axes.flat:
@@ -98,6 +99,7 @@ def plot_curves(rows: list[Row], path: Path) -> Path:
             if task == "regression":
                 ax.set_yscale("log")
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded minor labels
             ax.set_xlabel("training seconds (log)")
             ax.set_title(f"{task}, {split} split")
             ax.grid(alpha=0.3)
