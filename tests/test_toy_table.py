@@ -46,3 +46,41 @@ def test_a_failing_trial_is_reported_without_stopping_the_others(tmp_path):
     failures = run_trials([bad, good], tmp_path, workers=1, progress=False)
     assert len(failures) == 1 and "unknown device 'banana'" in failures[0]
     assert (trial_dir(tmp_path, good) / "result.json").exists()
+
+
+def test_rows_pick_the_better_lr_and_on_a_tie_the_faster_run(tmp_path):
+    import json
+
+    from coordrl.toy.table import LEARNING_RATES
+
+    def fake(lr: float, score: float, seconds: float, metric: str = "accuracy") -> ToyConfig:
+        config = ToyConfig(task="classification", split="uniform", arch="coordconv", lr=lr)
+        out = trial_dir(tmp_path, config)
+        out.mkdir(parents=True)
+        result = {
+            "metric": metric,
+            "parameters": 1,
+            "train_score": score,
+            "test_score": score,
+            "seconds": seconds,
+            "seconds_to_perfect_test": None,
+        }
+        (out / "result.json").write_text(json.dumps(result))
+        return config
+
+    slow, fast = LEARNING_RATES
+    configs = [fake(slow, 1.0, 300.0), fake(fast, 1.0, 30.0)]
+    assert collect_rows(configs, tmp_path)[0].lr == fast
+    (trial_dir(tmp_path, configs[1]) / "result.json").write_text(
+        json.dumps(
+            {
+                "metric": "accuracy",
+                "parameters": 1,
+                "train_score": 1.0,
+                "test_score": 0.9,
+                "seconds": 30.0,
+                "seconds_to_perfect_test": None,
+            }
+        )
+    )
+    assert collect_rows(configs, tmp_path)[0].lr == slow  # a better score beats speed
