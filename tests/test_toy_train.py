@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from coordrl.toy.train import ToyConfig, train
+from coordrl.toy.data import make_dataset
+from coordrl.toy.models import build_model
+from coordrl.toy.tasks import get_task
+from coordrl.toy.train import ToyConfig, evaluate, train
 
 CI_BUDGET = {"epochs": 4, "lr": 0.01, "weight_decay": 0.001, "batch_size": 32, "device": "cpu"}
 
@@ -47,6 +51,11 @@ def test_a_run_writes_its_result_and_tensorboard_curves(tmp_path):
     assert [row["epoch"] for row in saved["history"]] == [1, 2]
     assert len(saved["test_predictions"]) == len(saved["test_positions"]) == 768
     assert saved["test_score"] == pytest.approx(result.test_score)
+    model = build_model("regression", "coordconv")
+    model.load_state_dict(torch.load(tmp_path / "model.pt"))  # the final weights come back
+    test = make_dataset("uniform").test_positions
+    score, _ = evaluate(model, get_task("regression"), test, torch.device("cpu"))
+    assert score == pytest.approx(result.test_score, rel=1e-5)
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     assert {"toy/loss", "toy/test_pixel_error", "toy/train_pixel_error"} <= set(

@@ -123,7 +123,8 @@ def train(
     dataset: ToyDataset | None = None,
     progress: bool = True,
 ) -> ToyResult:
-    """Train one model; with ``out_dir``, write TensorBoard events and ``result.json`` there."""
+    """Train one model; with ``out_dir``, write TensorBoard events, ``model.pt`` (the final
+    state dict, for ``build_model(task, arch).load_state_dict``) and ``result.json`` there."""
     config.validate()
     wall_start = time.perf_counter()
     task = get_task(config.task)
@@ -210,5 +211,8 @@ def train(
         test_predictions=[[round(v, 2) for v in p] for p in best_predictions.tolist()],
     )
     if out_dir is not None:
+        weights = Path(out_dir) / "model.pt"
+        torch.save(model.state_dict(), weights.with_name("model.pt.tmp"))
+        os.replace(weights.with_name("model.pt.tmp"), weights)  # never a half-written file
         _write_json_atomically(Path(out_dir) / "result.json", asdict(result))
     return result
