@@ -59,15 +59,6 @@ def writable_dir(path: Path) -> Path:
     return path
 
 
-def fresh_dir(path: Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``... if it already holds a run: never overwrite one."""
-    candidate, n = path, 1
-    while (candidate / "result.json").exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
-
-
 # ---------------------------------------------------------------- coordrl toy ...
 
 
@@ -112,7 +103,9 @@ def toy_train(args: argparse.Namespace) -> None:
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read {args.data}: {exc}") from None
     default = Path("runs/toy") / f"{args.task}-{args.split}-{args.arch}-seed{args.seed}"
-    out = writable_dir(fresh_dir(Path(args.out) if args.out else default))
+    from coordrl.runs import fresh_run_dir
+
+    out = writable_dir(fresh_run_dir(Path(args.out) if args.out else default))
     result = train(config, out, dataset=dataset)
     print(result.summary())
     print(f"result: {out / 'result.json'}")

@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from coordrl.runs import atomic_path
+
 SPLITS = ("uniform", "quadrant")
 Split = Literal["uniform", "quadrant"]
 
@@ -134,13 +136,11 @@ def write_h5(dataset: ToyDataset, path: str | Path) -> Path:
     import h5py
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for part, prefix in (("train", "train"), ("test", "val")):
             for field, values in _h5_fields(dataset.positions(part)).items():
                 f.create_dataset(f"{prefix}_{field}", data=values, compression="gzip")
         f.attrs["split"] = dataset.split
-    tmp.replace(path)
     return path
 
 

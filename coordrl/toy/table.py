@@ -87,7 +87,7 @@ def _run_trial(config: dict[str, Any], out_dir: str, threads: int) -> str:
     """Worker process: train one trial with ``threads`` CPU threads."""
     import torch
 
-    from coordrl.toy.train import ToyConfig, train
+    from coordrl.toy.train import train
 
     torch.set_num_threads(threads)
     train(ToyConfig(**config), out_dir, progress=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from coordrl.device import resolve_device
+from coordrl.runs import atomic_path
 from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS, ToyDataset, make_dataset
 from coordrl.toy.models import ARCHS, build_model, count_parameters
 from coordrl.toy.tasks import Task, get_task
@@ -108,12 +108,6 @@ def evaluate(
             predicted.append(task.predicted_positions(output).cpu())
     model.train(was_training)
     return torch.cat(scores).mean().item(), torch.cat(predicted)
-
-
-def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
 
 
 def train(
@@ -211,8 +205,8 @@ def train(
         test_predictions=[[round(v, 2) for v in p] for p in best_predictions.tolist()],
     )
     if out_dir is not None:
-        weights = Path(out_dir) / "model.pt"
-        torch.save(model.state_dict(), weights.with_name("model.pt.tmp"))
-        os.replace(weights.with_name("model.pt.tmp"), weights)  # never a half-written file
-        _write_json_atomically(Path(out_dir) / "result.json", asdict(result))
+        with atomic_path(Path(out_dir) / "model.pt") as tmp:
+            torch.save(model.state_dict(), tmp)
+        with atomic_path(Path(out_dir) / "result.json") as tmp:
+            tmp.write_text(json.dumps(asdict(result), indent=1))
     return result

@@ -1,0 +1,31 @@
+"""Run-directory helpers: atomic writes and never overwriting a finished run."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordrl.runs import atomic_path, fresh_run_dir
+
+
+def test_atomic_path_replaces_whole_or_leaves_the_old_file(tmp_path):
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half-writ")
+        raise RuntimeError("interrupted mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+
+
+def test_fresh_run_dir_never_reuses_a_finished_run(tmp_path):
+    run = tmp_path / "run"
+    assert fresh_run_dir(run) == run
+    run.mkdir()
+    assert fresh_run_dir(run) == run  # started but unfinished: reused
+    (run / "result.json").write_text("{}")
+    (tmp_path / "run-2").mkdir()
+    (tmp_path / "run-2" / "result.json").write_text("{}")
+    assert fresh_run_dir(run) == tmp_path / "run-3"
