@@ -188,9 +188,209 @@ def add_toy_commands(subparsers: argparse._SubParsersAction) -> None:
     table.set_defaults(func=toy_table)
 
 
+# ---------------------------------------------------------------- coordrl train / evaluate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "atari" / "ppo.yaml"
+QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
+RESUMABLE_CHANGES = ("timesteps", "device")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    from coordrl.config import parse_overrides
+
+    overrides = parse_overrides(args.set)
+    flags = {
+        "env": args.env,
+        "arch": args.arch,
+        "seed": args.seed,
+        "timesteps": args.timesteps,
+        "n_envs": args.n_envs,
+        "device": args.device,
+    }
+    overrides.update({key: value for key, value in flags.items() if value is not None})
+    return overrides
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from agents.training import RunError, is_run_dir, read_run_config, train
+    from coordrl.config import ConfigError, load_config, merge, validate
+    from coordrl.device import resolve_device
+    from coordrl.runs import fresh_run_dir
+    from envs.atari import resolve_env_id
+
+    try:
+        overrides = _train_overrides(args)
+        if args.resume is not None:
+            run_dir = Path(args.resume)
+            config = read_run_config(run_dir)
+            changed = sorted(set(overrides) - set(RESUMABLE_CHANGES))
+            if changed or args.config is not None:
+                raise UserError(
+                    f"--resume continues a run with its own config; only --timesteps and "
+                    f"--device may change (got {', '.join(changed) or '--config'})"
+                )
+            config = validate(merge(config.to_dict(), overrides), "command line")
+        else:
+            quick = args.config is None and not overrides
+            config_path = Path(args.config) if args.config else DEFAULT_CONFIG
+            if quick:
+                overrides = dict(QUICK_START)
+                print(
+                    f"quick start: {config_path.relative_to(REPO_ROOT)} with CoordConv for "
+                    f"{QUICK_START['timesteps']:,} steps (pass --config for a full run)"
+                )
+            config = load_config(config_path, overrides)
+        config = config.replace(env=resolve_env_id(config.env))
+        device = resolve_device(config.device)
+    except (ConfigError, RunError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+    if args.resume is None:
+        game = config.env.removeprefix("ALE/").removesuffix("-v5")
+        default = Path("runs") / "atari" / f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
+        run_dir = Path(args.run_dir) if args.run_dir else fresh_run_dir(default, "config.yaml")
+        if is_run_dir(run_dir):
+            raise UserError(f"{run_dir} already holds a run: --resume it or pick another --run-dir")
+    writable_dir(run_dir)
+    verb = "resuming" if args.resume else "training"
+    print(
+        f"{verb} {config.algo.upper()} ({config.arch}) on {config.env} for {config.timesteps:,} "
+        f"steps, {config.n_envs} envs, {device} -> {run_dir}"
+    )
+    try:
+        outcome = train(config, run_dir, resume=args.resume is not None)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+    score = (
+        "" if outcome.recent_score is None else f", recent mean score {outcome.recent_score:.1f}"
+    )
+    if not outcome.finished:
+        print(
+            f"stopped at step {outcome.timesteps:,}{score}; go on: coordrl train --resume {run_dir}"
+        )
+        return
+    print(f"done: {outcome.timesteps:,} steps{score}")
+    print(f"run: {run_dir} (model.zip, config.yaml, episodes.csv, checkpoints/)")
+    print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+    print(f"evaluate: coordrl evaluate {run_dir} --episodes 10 --video {run_dir / 'videos'}")
+
+
+def _find_model(target: Path) -> tuple[Path, Path]:
+    """(model.zip, run directory) for a run directory, its model.zip or a checkpoint's."""
+    from agents.training import MODEL_FILE, is_run_dir
+    from coordrl.runs import list_checkpoints
+
+    if target.is_dir():
+        if not is_run_dir(target):
+            raise UserError(f"{target} is not a run directory (it has no config.yaml)")
+        if (target / MODEL_FILE).is_file():
+            return target / MODEL_FILE, target
+        checkpoints = list_checkpoints(target)
+        if not checkpoints:
+            raise UserError(f"{target} has no model.zip and no checkpoint yet")
+        return checkpoints[-1][1] / "model.zip", target
+    if not target.is_file():
+        raise UserError(f"no such run directory or model file: {target}")
+    for parent in target.parents:
+        if is_run_dir(parent):
+            return target, parent
+    raise UserError(f"{target} is not inside a run directory, so its config is unknown")
+
+
+def _fresh_file(folder: Path, model_path: Path) -> Path:
+    """``eval/model.json``, or ``model-2.json``... : an earlier evaluation is never overwritten."""
+    parent = model_path.parent.name
+    stem = parent if parent.startswith("step_") else model_path.stem
+    path, n = folder / f"{stem}.json", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.json"
+    return path
+
+
+def evaluate_command(args: argparse.Namespace) -> None:
+    from agents.evaluation import EvaluationError, evaluate, load_for_evaluation, write_json
+    from agents.training import RunError, read_run_config
+    from coordrl.device import resolve_device
+    from envs.atari import resolve_env_id
+
+    model_path, run_dir = _find_model(Path(args.target))
+    try:
+        config = read_run_config(run_dir)
+        if args.env is not None:
+            config = config.replace(env=resolve_env_id(args.env))
+        device = resolve_device(args.device)
+        model = load_for_evaluation(config, model_path, str(device))
+        out = Path(args.out) if args.out else _fresh_file(run_dir / "eval", model_path)
+        writable_dir(out.parent)
+        if args.video is not None:
+            writable_dir(Path(args.video))
+        evaluation = evaluate(
+            model,
+            config,
+            model_path,
+            episodes=args.episodes,
+            deterministic=args.deterministic,
+            seed=args.seed,
+            video_dir=Path(args.video) if args.video is not None else None,
+            video_episodes=args.video_episodes,
+        )
+    except (EvaluationError, RunError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    stats = evaluation.summary()
+    print(
+        f"{config.env}, {stats['episodes']} games: mean {stats['mean']:.1f} +- {stats['std']:.1f} "
+        f"(min {stats['min']:g}, max {stats['max']:g})"
+    )
+    print(f"scores: {write_json(evaluation, out)}")
+    for video in evaluation.videos:
+        print(f"video: {video}")
+
+
+def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train an Atari agent (no arguments: a short CoordConv PPO run)",
+        description="Train an SB3 agent on Atari into a run directory.",
+    )
+    train.add_argument("--config", help="YAML config (default: configs/atari/ppo.yaml)")
+    train.add_argument("--env", help="ALE/<Game>-v5 or <Game>, e.g. Breakout")
+    arch = train.add_mutually_exclusive_group()
+    arch.add_argument("--coordconv", dest="arch", action="store_const", const="coordconv")
+    arch.add_argument("--conv", dest="arch", action="store_const", const="conv")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--timesteps", type=positive_int, help="total env steps")
+    train.add_argument("--n-envs", type=positive_int)
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--run-dir", help="default: runs/atari/<game>-<algo>-<arch>-seed<seed>")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set hyperparams.n_steps=64 (repeatable)",
+    )
+    train.add_argument("--resume", metavar="RUN_DIR", help="go on from the run's last checkpoint")
+    train.set_defaults(func=train_command)
+
+    evaluate = subparsers.add_parser("evaluate", help="score a saved agent, record videos")
+    evaluate.add_argument("target", help="a run directory or a model.zip inside one")
+    evaluate.add_argument("--episodes", type=positive_int, default=10)
+    evaluate.add_argument("--deterministic", action="store_true", help="greedy actions")
+    evaluate.add_argument("--video", metavar="DIR", help="record MP4s of the first games here")
+    evaluate.add_argument("--video-episodes", type=positive_int, default=1)
+    evaluate.add_argument("--env", help="play another env than the run's (same game family)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", help="scores JSON (default: RUN_DIR/eval/<model>.json)")
+    evaluate.set_defaults(func=evaluate_command)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="coordrl", description="CoordConv for deep reinforcement learning")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_train_commands(subparsers)
     add_toy_commands(subparsers)
     return parser
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +26,61 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def fresh_run_dir(path: str | Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``... if it already holds a run: never overwrite one."""
+def fresh_run_dir(path: str | Path, marker: str = "result.json") -> Path:
+    """``path``, or ``path-2``, ``path-3``... if it already holds a run: never overwrite one.
+
+    A directory holds a run when it has ``marker`` (the file a run writes first or last).
+    """
     path = Path(path)
     candidate, n = path, 1
-    while (candidate / "result.json").exists():
+    while (candidate / marker).exists():
         n += 1
         candidate = path.with_name(f"{path.name}-{n}")
     return candidate
+
+
+CHECKPOINTS = "checkpoints"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success rename it to ``path``.
+
+    Files written together (a model and its replay buffer) appear together or not at all.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    """Where the checkpoint taken at env step ``step`` lives."""
+    return Path(run_dir) / CHECKPOINTS / f"step_{step:012d}"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run, oldest first, as (step, directory)."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        match = _STEP_DIR.match(child.name)
+        if match and child.is_dir():
+            found.append((int(match[1]), child))
+    return sorted(found)
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recent checkpoints, and any half-written one."""
+    for _, path in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(path, ignore_errors=True)
+    for partial in (Path(run_dir) / CHECKPOINTS).glob(".step_*.tmp"):
+        shutil.rmtree(partial, ignore_errors=True)

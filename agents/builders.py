@@ -1,0 +1,79 @@
+"""Build SB3 A2C, PPO and DQN from a validated :class:`~coordrl.config.RunConfig`.
+
+Hyperparameters the config leaves out take SB3's defaults; the YAML files in
+``configs/atari/`` spell out rl-zoo3's Atari values. ``lin_<x>`` schedules decay linearly from
+``x`` to 0 over the run, as in rl-zoo3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecEnv
+
+from coordrl.config import SCHEDULE, RunConfig
+from coordrl.extractors import make_policy_kwargs
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "ppo": PPO, "dqn": DQN}
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "rmsprop_tf_like": RMSpropTFLike,
+    "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
+}
+SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
+
+
+def schedule(value: float | str) -> float | LinearSchedule:
+    """A number, or ``lin_<x>``: x at the start, decaying linearly to 0 at the end."""
+    if isinstance(value, str):
+        match = SCHEDULE.match(value)
+        assert match is not None, f"unvalidated schedule {value!r}"
+        return LinearSchedule(float(match["value"]), 0.0, 1.0)
+    return value
+
+
+def algorithm_kwargs(config: RunConfig) -> dict[str, Any]:
+    """SB3 constructor keyword arguments: the extractor, schedules and optimizer resolved."""
+    hyper = dict(config.hyperparams)
+    coord = {"coord_layers": config.coord_layers} if config.arch == "coordconv" else {}
+    policy_kwargs = make_policy_kwargs(config.arch, with_r=config.with_r, **coord)
+    optimizer = hyper.pop("optimizer", None)
+    eps = hyper.pop("optimizer_eps", None)
+    if optimizer is not None:
+        policy_kwargs["optimizer_class"] = OPTIMIZERS[optimizer]
+        policy_kwargs["optimizer_kwargs"] = (
+            {"alpha": 0.99, "eps": eps or 1e-5, "weight_decay": 0.0}
+            if optimizer.startswith("rmsprop")
+            else {"eps": eps or 1e-8}
+        )
+    elif eps is not None:
+        hyper["rms_prop_eps"] = eps  # A2C's own RMSprop
+    for key in SCHEDULED:
+        if hyper.get(key) is not None:
+            hyper[key] = schedule(hyper[key])
+    return {"policy_kwargs": policy_kwargs, **hyper}
+
+
+def build_algorithm(config: RunConfig, env: VecEnv, device: torch.device) -> BaseAlgorithm:
+    """A fresh agent for ``env``, seeded with ``config.seed``."""
+    cls = ALGORITHMS[config.algo]
+    return cls("CnnPolicy", env, seed=config.seed, device=device, **algorithm_kwargs(config))
+
+
+def load_algorithm(
+    algo: str, path: str | Path, env: VecEnv | None, device: torch.device | str
+) -> BaseAlgorithm:
+    """A saved agent, attached to ``env`` (``None`` for prediction only)."""
+    return ALGORITHMS[algo].load(path, env=env, device=device)
+
+
+def extractor_of(model: BaseAlgorithm) -> torch.nn.Module:
+    """The agent's feature extractor (a DQN keeps it in its Q-network)."""
+    policy = model.policy
+    return getattr(policy, "q_net", policy).features_extractor

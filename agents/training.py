@@ -1,0 +1,140 @@
+"""Train an Atari agent into a run directory, and resume one from its last checkpoint.
+
+A run directory holds ``config.yaml`` (the resolved config, written first), TensorBoard
+events, ``episodes.csv`` (true score of every finished game), ``checkpoints/step_N/`` (the
+most recent few, each written atomically) and, once finished, ``model.zip``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from torch.utils.tensorboard import SummaryWriter
+
+from agents.builders import build_algorithm, load_algorithm
+from agents.callbacks import (
+    Checkpointer,
+    EpisodeLog,
+    GracefulStop,
+    ProgressBar,
+    save_checkpoint,
+    truncate_episode_log,
+)
+from coordrl.config import RunConfig, dump_config, load_config
+from coordrl.device import resolve_device
+from coordrl.runs import atomic_path, list_checkpoints
+from envs.atari import make_vec_env
+
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.zip"
+
+
+class RunError(ValueError):
+    """A run directory that cannot be started or resumed, said in one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOutcome:
+    """How a call to :func:`train` ended."""
+
+    run_dir: Path
+    timesteps: int
+    finished: bool  # False: stopped by a signal, resumable from ``checkpoint``
+    checkpoint: Path
+    recent_score: float | None  # mean true score of the last 100 games
+
+
+class ResumableTensorBoard(TensorBoardOutputFormat):
+    """SB3's TensorBoard output, told where a resumed run restarts.
+
+    ``purge_step`` (the checkpoint's step + 1) makes TensorBoard hide the events a killed run
+    wrote after its last checkpoint, so the resumed curve continues as one line.
+    """
+
+    def __init__(self, folder: str, purge_step: int | None = None) -> None:
+        self.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
+        self._is_closed = False
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file()
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    if not is_run_dir(run_dir):
+        raise RunError(f"{run_dir} is not a run directory (it has no {CONFIG_FILE})")
+    return load_config(run_dir / CONFIG_FILE)
+
+
+def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlgorithm, int]:
+    """The newest checkpoint that loads; a damaged one is skipped with a warning."""
+    for step, path in reversed(list_checkpoints(run_dir)):
+        try:
+            model = load_algorithm(config.algo, path / "model.zip", env, device)
+            if isinstance(model, OffPolicyAlgorithm) and (path / "replay_buffer.pkl").exists():
+                model.load_replay_buffer(path / "replay_buffer.pkl")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            print(f"warning: skipping unreadable checkpoint {path}: {exc}")
+            continue
+        return model, step
+    raise RunError(f"{run_dir} has no checkpoint to resume from; start it again")
+
+
+def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOutcome:
+    """Train (or go on training) until ``config.timesteps`` env steps, or a signal stops it."""
+    device = resolve_device(config.device)
+    if resume:
+        start = list_checkpoints(run_dir)
+        seed = config.seed + (start[-1][0] if start else 0)  # fresh games, not a replay
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(config, run_dir / CONFIG_FILE)
+        seed = config.seed
+    env = make_vec_env(
+        config.env,
+        config.n_envs,
+        seed=seed,
+        backend=config.backend,
+        repeat_action_probability=config.repeat_action_probability,
+        noop_max=config.noop_max,
+    )
+    try:
+        if resume:
+            model, step = _load_latest(config, run_dir, env, device)
+            truncate_episode_log(run_dir, step)
+        else:
+            model, step = build_algorithm(config, env, device), 0
+        model.set_logger(
+            Logger(str(run_dir), [ResumableTensorBoard(str(run_dir), step + 1 if resume else None)])
+        )
+        stop = GracefulStop()
+        callbacks = [
+            stop,
+            EpisodeLog(run_dir),
+            Checkpointer(run_dir, config.checkpoint_every, config.keep_checkpoints),
+            ProgressBar(config.timesteps),
+        ]
+        remaining = config.timesteps - model.num_timesteps
+        if remaining > 0:
+            model.learn(remaining, callback=callbacks, reset_num_timesteps=False)
+        model.logger.close()
+        scores = [info["r"] for info in model.ep_info_buffer]
+        recent = float(np.mean(scores)) if scores else None
+        if stop.received is not None:
+            checkpoint = save_checkpoint(model, run_dir, config.keep_checkpoints)
+            name = signal.Signals(stop.received).name
+            print(f"{name} received: checkpoint at step {model.num_timesteps} in {checkpoint}")
+            return TrainOutcome(run_dir, model.num_timesteps, False, checkpoint, recent)
+        checkpoint = save_checkpoint(model, run_dir, config.keep_checkpoints)  # to extend later
+        with atomic_path(run_dir / MODEL_FILE) as tmp, tmp.open("wb") as f:
+            model.save(f)
+        return TrainOutcome(run_dir, model.num_timesteps, True, checkpoint, recent)
+    finally:
+        env.close()

@@ -1,0 +1,208 @@
+"""Training Atari agents into run directories: every algorithm x arch, checkpoints, resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents.builders import ALGORITHMS, extractor_of
+from agents.callbacks import save_checkpoint
+from agents.training import _load_latest, train
+from coordrl.config import load_config, validate
+from coordrl.extractors import CoordNatureCNN, NatureCNN
+from coordrl.runs import list_checkpoints
+from envs.atari import make_vec_env
+from tests.atari_helpers import tiny_config, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard tag as TensorBoard shows it (purged events hidden)."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def episode_steps(run_dir: Path) -> list[int]:
+    with (run_dir / "episodes.csv").open() as f:
+        return [int(row["step"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("arch", ["conv", "coordconv"])
+@pytest.mark.parametrize("algo", ["a2c", "ppo", "dqn"])
+def test_each_algorithm_and_arch_trains_into_a_run_directory(tmp_path, algo, arch):
+    config = validate(tiny_config(algo, arch=arch, timesteps=400), "test")
+    run_dir = tmp_path / "run"
+    outcome = train(config, run_dir)
+    assert outcome.finished and outcome.timesteps >= 400
+    assert load_config(run_dir / "config.yaml") == config  # the resolved config, re-loadable
+    model = ALGORITHMS[algo].load(run_dir / "model.zip", device="cpu")
+    assert model.num_timesteps == outcome.timesteps
+    assert type(extractor_of(model)) is {"conv": NatureCNN, "coordconv": CoordNatureCNN}[arch]
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert list_checkpoints(run_dir)[-1][0] == outcome.timesteps
+    if algo == "dqn":
+        assert (list_checkpoints(run_dir)[-1][1] / "replay_buffer.pkl").is_file()
+
+
+def test_episode_log_holds_true_scores(tmp_path):
+    config = validate(tiny_config("ppo", timesteps=1200, n_envs=4), "test")
+    train(config, tmp_path / "run")
+    with (tmp_path / "run" / "episodes.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows, "random Breakout games end within 1200 steps"
+    assert all(float(r["score"]) >= 0 and int(r["length"]) > 0 for r in rows)
+    ep_rew = scalars(tmp_path / "run", "rollout/ep_rew_mean")
+    assert ep_rew  # SB3's curve of the same true scores
+
+
+def run_train(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def wait_for_checkpoints(run_dir: Path, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list_checkpoints(run_dir)) < count:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.2)
+
+
+def test_resume_after_sigkill_reaches_the_total_with_one_continuous_curve(tmp_path):
+    config = write_config(
+        tmp_path / "c.yaml", "ppo", timesteps=1536, checkpoint_every=128, keep_checkpoints=50
+    )
+    run_dir = tmp_path / "run"
+    proc = run_train("--config", str(config), "--run-dir", str(run_dir))
+    wait_for_checkpoints(run_dir, 3)
+    time.sleep(0.5)  # killed somewhere between checkpoints, events already written
+    proc.kill()
+    proc.wait()
+    killed_at = list_checkpoints(run_dir)[-1][0]
+    assert killed_at < 1536
+
+    resumed = run_train("--resume", str(run_dir))
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    assert "done: 1,536 steps" in out
+    model = ALGORITHMS["ppo"].load(run_dir / "model.zip", device="cpu")
+    assert model.num_timesteps == 1536
+    for tag in ("time/fps", "train/learning_rate"):
+        steps = [step for step, _ in scalars(run_dir, tag)]
+        assert steps == sorted(set(steps)), f"{tag} repeats or goes back: {steps}"
+    # the linear schedule goes on from where it was, down towards 0 at step 1536
+    rates = [value for _, value in scalars(run_dir, "train/learning_rate")]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 2.5e-4 * 0.2
+    steps = episode_steps(run_dir)
+    assert steps == sorted(steps)
+    assert (run_dir / "model.zip").is_file()
+
+
+def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(tmp_path):
+    config = write_config(tmp_path / "c.yaml", "ppo", timesteps=100_000, checkpoint_every=10**6)
+    run_dir = tmp_path / "run"
+    proc = run_train("--config", str(config), "--run-dir", str(run_dir))
+    deadline = time.monotonic() + 120
+    while not list(run_dir.glob("events.out.tfevents.*")):  # past start-up, learning
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "SIGTERM received" in out and f"--resume {run_dir}" in out
+    step, _ = list_checkpoints(run_dir)[-1]
+    assert 0 < step < 100_000 and not (run_dir / "model.zip").exists()
+    more = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--resume",
+            str(run_dir),
+            "--timesteps",
+            str(step + 128),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert ALGORITHMS["ppo"].load(run_dir / "model.zip").num_timesteps >= step + 128
+
+
+def test_an_interrupted_checkpoint_write_leaves_the_previous_one_loadable(tmp_path):
+    config = validate(tiny_config("ppo", timesteps=64), "test")
+    run_dir = tmp_path / "run"
+    outcome = train(config, run_dir)
+    good = list_checkpoints(run_dir)
+
+    env = make_vec_env("Breakout", 2, seed=0)
+    model, _ = _load_latest(config, run_dir, env, "cpu")
+    model.num_timesteps += 1000
+
+    def dies_half_way(path, *args, **kwargs):
+        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    model.save = dies_half_way
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(model, run_dir, keep=2)
+    assert list_checkpoints(run_dir) == good
+    _, step = _load_latest(config, run_dir, env, "cpu")
+    assert step == outcome.timesteps
+    env.close()
+
+
+def test_a_damaged_checkpoint_is_skipped_for_the_one_before(tmp_path, capsys):
+    config = validate(tiny_config("ppo", timesteps=192, checkpoint_every=64), "test")
+    run_dir = tmp_path / "run"
+    train(config, run_dir)
+    (older_step, _), (_, newest) = list_checkpoints(run_dir)[-2:]
+    (newest / "model.zip").write_bytes(b"not a zip")
+    env = make_vec_env("Breakout", 2, seed=0)
+    _, step = _load_latest(config, run_dir, env, "cpu")
+    env.close()
+    assert step == older_step
+    assert "skipping unreadable checkpoint" in capsys.readouterr().out
+    assert not zipfile.is_zipfile(newest / "model.zip")
+
+
+def test_dqn_resume_keeps_the_replay_buffer(tmp_path):
+    config = validate(tiny_config("dqn", timesteps=200), "test")
+    run_dir = tmp_path / "run"
+    train(config, run_dir)
+    env = make_vec_env("Breakout", 1, seed=0)
+    model, step = _load_latest(config, run_dir, env, "cpu")
+    env.close()
+    assert model.replay_buffer.size() == step == 200
+    outcome = train(config.replace(timesteps=300), run_dir, resume=True)
+    assert outcome.finished and outcome.timesteps == 300
+
+
+def test_checkpoints_are_pruned_to_keep(tmp_path):
+    config = validate(tiny_config("ppo", timesteps=320, checkpoint_every=64), "test")
+    train(config, tmp_path / "run")
+    kept = list_checkpoints(tmp_path / "run")
+    assert len(kept) == 2 and kept[-1][0] == 320
+    assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_sb3_reference_backend_trains_too(tmp_path):
+    config = validate(tiny_config("ppo", backend="sb3"), "test")
+    assert train(config, tmp_path / "run").finished
+    assert os.path.getsize(tmp_path / "run" / "model.zip") > 0
