@@ -81,6 +81,9 @@ class NatureCNN(BaseFeaturesExtractor):
     :param coord_layers: which convs get coordinate channels: None (plain conv),
         ``"first"`` or ``"all"``.
     :param with_r: add the radius channel as well as i and j.
+    :param channels_last: run the convolutions in channels-last memory order (same results,
+        other summation order). ``None``: on the CPU only, where oneDNN's convolutions are
+        ~1.3-1.5x faster that way (``benchmarks/layers.py``); GPUs keep the default layout.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class NatureCNN(BaseFeaturesExtractor):
         normalized_image: bool = False,
         coord_layers: CoordLayers | None = None,
         with_r: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         who = type(self).__name__
         shape = _check_image_space(observation_space, normalized_image, who)
@@ -101,6 +105,7 @@ class NatureCNN(BaseFeaturesExtractor):
         self.obs_shape = tuple(shape)
         self.coord_layers = coord_layers
         self.with_r = with_r
+        self.channels_last = channels_last
 
         layers: list[nn.Module] = []
         in_channels = shape[0]
@@ -124,6 +129,8 @@ class NatureCNN(BaseFeaturesExtractor):
                 f"{type(self).__name__} expects observations of shape (N, "
                 f"{', '.join(map(str, self.obs_shape))}), got {tuple(observations.shape)}"
             )
+        if self.channels_last or (self.channels_last is None and observations.is_cpu):
+            observations = observations.contiguous(memory_format=torch.channels_last)
         return self.linear(self.cnn(observations))
 
 
@@ -137,6 +144,7 @@ class CoordNatureCNN(NatureCNN):
         normalized_image: bool = False,
         coord_layers: CoordLayers = "first",
         with_r: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         if coord_layers is None:
             raise ValueError("CoordNatureCNN: coord_layers must be 'first' or 'all', got None")
@@ -146,6 +154,7 @@ class CoordNatureCNN(NatureCNN):
             normalized_image=normalized_image,
             coord_layers=coord_layers,
             with_r=with_r,
+            channels_last=channels_last,
         )
 
 

@@ -20,11 +20,32 @@ def n_params(module: torch.nn.Module) -> int:
 
 def test_conv_extractor_is_sb3_naturecnn_layer_for_layer():
     theirs = SB3NatureCNN(ATARI)
-    ours = NatureCNN(ATARI)
+    ours = NatureCNN(ATARI, channels_last=False)
     ours.load_state_dict(theirs.state_dict())  # strict: same names and shapes
     x = torch.rand(3, 4, 84, 84)
     assert torch.equal(ours(x), theirs(x))
     assert ours.features_dim == theirs.features_dim == 512
+    # the CPU default runs channels-last: the same function, summed in another order
+    fast = NatureCNN(ATARI)
+    fast.load_state_dict(theirs.state_dict())
+    torch.testing.assert_close(fast(x), theirs(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("coord_layers", ["first", "all"])
+def test_channels_last_coordconv_matches_the_default_layout_with_gradients(coord_layers):
+    torch.manual_seed(0)
+    default = CoordNatureCNN(ATARI, coord_layers=coord_layers, channels_last=False).double()
+    fast = CoordNatureCNN(ATARI, coord_layers=coord_layers, channels_last=True).double()
+    fast.load_state_dict(default.state_dict())
+    x = torch.rand(5, 4, 84, 84, dtype=torch.float64)
+    outs = [net(x) for net in (default, fast)]
+    torch.testing.assert_close(outs[1], outs[0])
+    grads = [
+        torch.autograd.grad(y.square().sum(), list(net.parameters()))
+        for y, net in zip(outs, (default, fast), strict=True)
+    ]
+    for g_fast, g_default in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(g_fast, g_default)
 
 
 @pytest.mark.parametrize(

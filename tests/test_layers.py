@@ -157,12 +157,16 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("kwargs", CONV_CASES, ids=lambda k: ",".join(map(str, k.values())))
 @pytest.mark.parametrize("with_r", [False, True])
-def test_fused_coordconv_equals_concatenation_outputs_and_gradients(kwargs, with_r):
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_fused_coordconv_equals_concatenation_outputs_and_gradients(kwargs, with_r, layout):
     torch.manual_seed(0)
     fused = CoordConv2d(3, 5, with_r=with_r, dtype=torch.float64, **kwargs)
     concat = to_concat_conv(fused)
-    x1 = torch.randn(4, 3, 13, 17, dtype=torch.float64, requires_grad=True)
-    x2 = x1.detach().clone().requires_grad_(True)
+    x1 = torch.randn(4, 3, 13, 17, dtype=torch.float64)
+    if layout == "channels_last":
+        x1 = x1.contiguous(memory_format=torch.channels_last)
+    x1.requires_grad_(True)
+    x2 = x1.detach().contiguous().requires_grad_(True)
     out1, out2 = fused(x1), concat(x2)
     torch.testing.assert_close(out1, out2, rtol=1e-12, atol=1e-12)
     upstream = torch.randn_like(out1)
@@ -275,3 +279,24 @@ def test_torch_compile_inductor_matches_eager():
     compiled = torch.compile(net, fullgraph=True)  # the default inductor backend (~20 s)
     x = torch.randn(3, 4, 9, 11)
     torch.testing.assert_close(compiled(x), net(x))
+
+
+def test_bias_map_is_reused_without_grad_until_the_weights_change():
+    torch.manual_seed(0)
+    conv = CoordConv2d(3, 4, 3, padding=1)
+    x = torch.rand(2, 3, 9, 9)
+    with torch.no_grad():
+        first = conv.coord_bias_map(9, 9, x.dtype, x.device)
+        assert conv.coord_bias_map(9, 9, x.dtype, x.device) is first
+        y_cached = conv(x)
+    with torch.no_grad():
+        conv.coord_weight.mul_(2.0)  # an optimizer step
+        second = conv.coord_bias_map(9, 9, x.dtype, x.device)
+    assert second is not first
+    torch.testing.assert_close(second, 2 * first)
+    with torch.no_grad():
+        conv.load_state_dict({**conv.state_dict(), "coord_weight": conv.coord_weight / 2})
+        torch.testing.assert_close(conv(x), y_cached)
+    # with autograd on, the map is always recomputed so gradients reach coord_weight
+    conv(x).sum().backward()
+    assert conv.coord_weight.grad is not None and conv.coord_weight.grad.abs().sum() > 0
