@@ -213,10 +213,10 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from agents.training import RunError, is_run_dir, read_run_config, train
+    from agents.training import RunError, read_run_config, train
     from coordrl.config import ConfigError, load_config, merge, validate
     from coordrl.device import resolve_device
-    from coordrl.runs import fresh_run_dir
+    from coordrl.runs import fresh_run_dir, is_run_dir
     from envs.atari import resolve_env_id
 
     try:
@@ -278,8 +278,7 @@ def train_command(args: argparse.Namespace) -> None:
 
 def _find_model(target: Path) -> tuple[Path, Path]:
     """(model.zip, run directory) for a run directory, its model.zip or a checkpoint's."""
-    from agents.training import MODEL_FILE, is_run_dir
-    from coordrl.runs import list_checkpoints
+    from coordrl.runs import MODEL_FILE, is_run_dir, list_checkpoints
 
     if target.is_dir():
         if not is_run_dir(target):
@@ -348,6 +347,31 @@ def evaluate_command(args: argparse.Namespace) -> None:
         print(f"video: {video}")
 
 
+def compare_command(args: argparse.Namespace) -> None:
+    from coordrl.analysis.compare import (
+        fairness_warnings,
+        group_arms,
+        table_rows,
+        write_tables,
+    )
+    from coordrl.analysis.plots import plot_learning_curves
+    from coordrl.analysis.runs import RunReadError, find_runs, read_run
+
+    try:
+        runs = [read_run(path) for path in find_runs(args.runs)]
+    except RunReadError as exc:
+        raise UserError(str(exc)) from None
+    out = writable_dir(Path(args.out))
+    arms = group_arms(runs)
+    md, csv_path = write_tables(table_rows(arms, args.last), out)
+    curves = plot_learning_curves(arms, out / "curves.png")
+    print(md.read_text(), end="")
+    for warning in fairness_warnings(arms):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"final score: mean true score of each run's last {args.last} training games")
+    print(f"table: {md}, {csv_path}\nfigure: {curves}")
+
+
 def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
@@ -385,6 +409,14 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", help="scores JSON (default: RUN_DIR/eval/<model>.json)")
     evaluate.set_defaults(func=evaluate_command)
+
+    compare = subparsers.add_parser("compare", help="table and curves of runs across seeds")
+    compare.add_argument("runs", nargs="+", help="run directories, or directories holding them")
+    compare.add_argument("--out", required=True, help="directory for table.md/.csv, curves.png")
+    compare.add_argument(
+        "--last", type=positive_int, default=10, help="games per run in its final score"
+    )
+    compare.set_defaults(func=compare_command)
 
 
 def build_parser() -> Parser:
