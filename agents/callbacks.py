@@ -13,10 +13,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from tqdm import tqdm
 
-from coordrl.runs import atomic_dir, checkpoint_dir, list_checkpoints, prune_checkpoints
-
-EPISODES_CSV = "episodes.csv"
-EPISODE_COLUMNS = ("step", "env", "score", "length", "time")
+from coordrl.runs import (
+    EPISODE_COLUMNS,
+    EPISODES_CSV,
+    atomic_dir,
+    checkpoint_dir,
+    list_checkpoints,
+    prune_checkpoints,
+)
 
 
 class ProgressBar(BaseCallback):

@@ -29,11 +29,8 @@ from agents.callbacks import (
 )
 from coordrl.config import RunConfig, dump_config, load_config
 from coordrl.device import resolve_device
-from coordrl.runs import atomic_path, list_checkpoints
+from coordrl.runs import CONFIG_FILE, MODEL_FILE, atomic_path, is_run_dir, list_checkpoints
 from envs.atari import make_vec_env
-
-CONFIG_FILE = "config.yaml"
-MODEL_FILE = "model.zip"
 
 
 class RunError(ValueError):
@@ -61,10 +58,6 @@ class ResumableTensorBoard(TensorBoardOutputFormat):
     def __init__(self, folder: str, purge_step: int | None = None) -> None:
         self.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
         self._is_closed = False
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file()
 
 
 def read_run_config(run_dir: Path) -> RunConfig:

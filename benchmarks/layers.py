@@ -5,6 +5,7 @@
 Prints, for NatureCNN on 84x84x4 Atari frames:
   - the CoordConv extractor over the conv extractor (target <= 1.05),
   - the concatenating CoordConv (AddCoords + Conv2d over C+2 channels) over the fused one,
+  - the extractor in the NCHW layout over its default (channels-last on the CPU),
   - the cached AddCoords over a naive one that rebuilds its grids on every call.
 Contenders run in interleaved rounds (order rotated each round) so that machine noise
 hits them alike; each figure is the median over rounds of the time per iteration.
@@ -95,6 +96,8 @@ def main() -> None:
 
     space = spaces.Box(0, 255, (4, 84, 84), np.uint8)
     conv = NatureCNN(space).to(device)
+    nchw = NatureCNN(space, channels_last=False).to(device)
+    nchw.load_state_dict(conv.state_dict())
     fused = CoordNatureCNN(space).to(device)
     concat = copy.deepcopy(fused)
     concat.cnn[0] = to_concat_conv(fused.cnn[0])
@@ -108,6 +111,7 @@ def main() -> None:
     nets = time_interleaved(
         {
             "conv": forward_backward(conv, x),
+            "conv (NCHW layout)": forward_backward(nchw, x),
             "coordconv (fused)": forward_backward(fused, x),
             "coordconv (concat)": forward_backward(concat, x),
         },
@@ -138,6 +142,10 @@ def main() -> None:
     print(
         "  concatenating CoordConv / fused CoordConv "
         f"{nets['coordconv (concat)'] / nets['coordconv (fused)']:.3f}"
+    )
+    print(
+        "  conv extractor, NCHW / default layout     "
+        f"{nets['conv (NCHW layout)'] / nets['conv']:.3f}  (channels-last on the CPU)"
     )
     print(
         "  cached AddCoords / naive AddCoords        "

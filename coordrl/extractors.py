@@ -165,16 +165,19 @@ def make_policy_kwargs(
     coord_layers: CoordLayers | None = None,
     with_r: bool = False,
     normalized_image: bool = False,
+    channels_last: bool | None = None,
 ) -> dict[str, Any]:
     """A fresh SB3 ``policy_kwargs`` dict for ``arch`` ("conv" or "coordconv").
 
     ``net_arch=[]`` makes the heads those of SB3's own NatureCNN policies (SB3 adds
     [64, 64] layers to custom extractors otherwise). Build one dict per model: A2C mutates
-    the dict it is given. ``coord_layers`` defaults to "first" for "coordconv".
+    the dict it is given. ``coord_layers`` defaults to "first" for "coordconv";
+    ``channels_last`` is the extractors' (None: channels-last on the CPU only).
     """
     extractor_kwargs: dict[str, Any] = {
         "features_dim": features_dim,
         "normalized_image": normalized_image,
+        "channels_last": channels_last,
     }
     if arch == "conv":
         if coord_layers is not None or with_r:

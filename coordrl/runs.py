@@ -39,6 +39,12 @@ def fresh_run_dir(path: str | Path, marker: str = "result.json") -> Path:
     return candidate
 
 
+# The files of a run directory (see agents/training.py for who writes them).
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.zip"
+EPISODES_CSV = "episodes.csv"
+EPISODE_COLUMNS = ("step", "env", "score", "length", "time")
+EVAL_DIR = "eval"
 CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -58,6 +64,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """A run directory is one with a ``config.yaml``."""
+    return (Path(path) / CONFIG_FILE).is_file()
 
 
 def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
