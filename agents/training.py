@@ -66,8 +66,10 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return load_config(run_dir / CONFIG_FILE)
 
 
-def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlgorithm, int]:
-    """The newest checkpoint that loads; a damaged one is skipped with a warning."""
+def _load_latest(
+    config: RunConfig, run_dir: Path, env, device
+) -> tuple[BaseAlgorithm, int] | None:
+    """The newest checkpoint that loads (a damaged one is skipped with a warning), or None."""
     for step, path in reversed(list_checkpoints(run_dir)):
         try:
             model = load_algorithm(config.algo, path / "model.zip", env, device)
@@ -77,7 +79,7 @@ def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlg
             print(f"warning: skipping unreadable checkpoint {path}: {exc}")
             continue
         return model, step
-    raise RunError(f"{run_dir} has no checkpoint to resume from; start it again")
+    return None
 
 
 def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOutcome:
@@ -99,11 +101,14 @@ def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOut
         noop_max=config.noop_max,
     )
     try:
-        if resume:
-            model, step = _load_latest(config, run_dir, env, device)
-            truncate_episode_log(run_dir, step)
+        loaded = _load_latest(config, run_dir, env, device) if resume else None
+        if loaded is not None:
+            model, step = loaded
         else:
+            if resume:
+                print(f"{run_dir} has no checkpoint yet: starting it over from step 0")
             model, step = build_algorithm(config, env, device), 0
+        truncate_episode_log(run_dir, step)
         model.set_logger(
             Logger(str(run_dir), [ResumableTensorBoard(str(run_dir), step + 1 if resume else None)])
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,3 +207,16 @@ def test_sb3_reference_backend_trains_too(tmp_path):
     config = validate(tiny_config("ppo", backend="sb3"), "test")
     assert train(config, tmp_path / "run").finished
     assert os.path.getsize(tmp_path / "run" / "model.zip") > 0
+
+
+def test_resuming_a_run_killed_before_its_first_checkpoint_starts_it_over(tmp_path, capsys):
+    config = validate(tiny_config("ppo", timesteps=128, checkpoint_every=10**6), "test")
+    run_dir = tmp_path / "run"
+    train(config, run_dir)
+    shutil.rmtree(run_dir / "checkpoints")  # as if killed before any checkpoint
+    (run_dir / "model.zip").unlink()
+    outcome = train(config, run_dir, resume=True)
+    assert "no checkpoint yet: starting it over" in capsys.readouterr().out
+    assert outcome.finished and outcome.timesteps == 128
+    steps = episode_steps(run_dir)
+    assert steps == sorted(steps)
