@@ -66,9 +66,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return load_config(run_dir / CONFIG_FILE)
 
 
-def _load_latest(
-    config: RunConfig, run_dir: Path, env, device
-) -> tuple[BaseAlgorithm, int] | None:
+def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlgorithm, int] | None:
     """The newest checkpoint that loads (a damaged one is skipped with a warning), or None."""
     for step, path in reversed(list_checkpoints(run_dir)):
         try:

@@ -31,9 +31,12 @@ UNIFORM_TEST_FRACTION = 0.25
 H5_FIELDS = ("image", "imagegray", "onehots", "locations", "normalized_locations")
 
 
-def sweep_positions() -> torch.Tensor:
-    """All square centres in the official order, (3136, 2) int64 (x, y), x the outer loop."""
-    axis = torch.arange(HALF_SIZE, CANVAS - HALF_SIZE)
+def sweep_positions(canvas: int = CANVAS) -> torch.Tensor:
+    """All square centres in the official order, (3136, 2) int64 (x, y), x the outer loop.
+
+    On another ``canvas`` size: every centre whose 9x9 square fits, in the same order.
+    """
+    axis = torch.arange(HALF_SIZE, canvas - HALF_SIZE)
     x, y = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack((x.flatten(), y.flatten()), dim=1)
 
@@ -69,19 +72,20 @@ def from_unit(coords: torch.Tensor) -> torch.Tensor:
 
 
 def test_mask(
-    split: Split, positions: torch.Tensor, seed: int = OFFICIAL_SPLIT_SEED
+    split: Split, positions: torch.Tensor, seed: int = OFFICIAL_SPLIT_SEED, canvas: int = CANVAS
 ) -> torch.Tensor:
     """Which examples are held out for testing, (N,) bool.
 
     uniform: each example independently with probability 0.25, drawn in sweep order with
     numpy's legacy RandomState(seed) as the official generator does. quadrant: the
-    bottom-right quadrant, x > 32 and y > 32 (normalised location > 0.5 in both axes).
+    bottom-right quadrant, x > 32 and y > 32 (normalised location > 0.5 in both axes), or
+    x, y > canvas // 2 on another canvas.
     """
     if split == "uniform":
         draws = np.random.RandomState(seed).random_sample(len(positions))
         return torch.from_numpy(draws < UNIFORM_TEST_FRACTION)
     if split == "quadrant":
-        middle = CANVAS // 2
+        middle = canvas // 2
         return (positions[:, 0] > middle) & (positions[:, 1] > middle)
     raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 

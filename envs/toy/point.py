@@ -1,0 +1,105 @@
+"""Pointing: see a square, point at it. One step per episode: the pixel -> coordinate map.
+
+Observation: (1, canvas, canvas) uint8, the target's 9x9 square at 255 on black (the
+Not-so-Clevr image). Action: one of ``bins`` x ``bins`` cells of the canvas (``Discrete``,
+so DQN applies too); the agent points at the cell's centre. Reward: closeness,
+``1 - distance / diagonal`` in pixels (1 on the centre, 0 at the far corner). Success:
+the point lies inside the target square. Every episode ends after its one step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from coordrl.toy.data import HALF_SIZE
+from envs.toy.base import NumpyToyEnv, TorchVectorEnv
+from envs.toy.targets import check_canvas
+
+INSIDE = HALF_SIZE + 0.5  # a point within this of the centre (per axis) is in the square
+
+
+def _cell_centres(actions, bins: int, canvas: int):
+    """Pixel (x, y) at the centre of each action's cell; works on tensors and arrays."""
+    size = canvas / bins
+    return (actions % bins + 0.5) * size - 0.5, (actions // bins + 0.5) * size - 0.5
+
+
+class PointEnv(TorchVectorEnv):
+    """The pointing task, ``num_envs`` at once on ``device`` (see the module docstring)."""
+
+    def __init__(self, num_envs: int = 1, *, bins: int = 16, canvas: int = 64, **kwargs: Any):
+        check_canvas(canvas)
+        if not isinstance(bins, int) or not 2 <= bins <= canvas:
+            raise ValueError(f"bins must be an integer in [2, canvas={canvas}], got {bins!r}")
+        self.bins = bins
+        self.single_observation_space = spaces.Box(0, 255, (1, canvas, canvas), np.uint8)
+        self.single_action_space = spaces.Discrete(bins * bins)
+        super().__init__(num_envs, canvas=canvas, **kwargs)
+        self.targets = torch.zeros(num_envs, 2, dtype=torch.int64, device=self.device)
+        self._pixels = torch.arange(canvas, device=self.device)
+        self._diagonal = (canvas - 1) * math.sqrt(2)
+
+    def _reset_envs(self, mask: torch.Tensor, options: dict[str, Any] | None) -> None:
+        if options and "targets" in options:
+            given = torch.as_tensor(options["targets"], device=self.device).reshape(-1, 2)
+            self.targets[mask] = given.to(torch.int64)
+        else:
+            fresh = self.sample_targets(self.num_envs)
+            self.targets = torch.where(mask[:, None], fresh, self.targets)
+
+    def _transition(self, actions):
+        x, y = _cell_centres(actions.to(torch.float32), self.bins, self.canvas)
+        dx = x - self.targets[:, 0]
+        dy = y - self.targets[:, 1]
+        reward = 1.0 - torch.hypot(dx, dy) / self._diagonal
+        success = (dx.abs() <= INSIDE) & (dy.abs() <= INSIDE)
+        terminated = torch.ones_like(success)
+        return reward, terminated, torch.zeros_like(success), success
+
+    def _observe(self) -> torch.Tensor:
+        rows = (self._pixels[None, :] - self.targets[:, 1:2]).abs() <= HALF_SIZE
+        cols = (self._pixels[None, :] - self.targets[:, 0:1]).abs() <= HALF_SIZE
+        square = rows[:, :, None] & cols[:, None, :]
+        return (square.to(torch.uint8) * 255).unsqueeze(1)
+
+
+class PointNumpyEnv(NumpyToyEnv):
+    """The pointing task as one plain numpy gymnasium env: the reference for the torch one."""
+
+    def __init__(
+        self, bins: int = 16, canvas: int = 64, split: str = "quadrant", part: str = "train"
+    ):
+        super().__init__(canvas, split, part)
+        if not isinstance(bins, int) or not 2 <= bins <= canvas:
+            raise ValueError(f"bins must be an integer in [2, canvas={canvas}], got {bins!r}")
+        self.bins = bins
+        self.observation_space = spaces.Box(0, 255, (1, canvas, canvas), np.uint8)
+        self.action_space = spaces.Discrete(bins * bins)
+        self.target = np.zeros(2, dtype=np.int64)
+        self._diagonal = (canvas - 1) * math.sqrt(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options and "target" in options:
+            self.target = np.asarray(options["target"], dtype=np.int64)
+        else:
+            self.target = self.sample_target()
+        return self._observe(), {}
+
+    def step(self, action):
+        x, y = _cell_centres(int(action), self.bins, self.canvas)
+        dx, dy = x - self.target[0], y - self.target[1]
+        reward = 1.0 - math.hypot(dx, dy) / self._diagonal
+        success = abs(dx) <= INSIDE and abs(dy) <= INSIDE
+        return self._observe(), float(reward), True, False, {"success": success}
+
+    def _observe(self) -> np.ndarray:
+        obs = np.zeros((1, self.canvas, self.canvas), dtype=np.uint8)
+        x, y = self.target
+        obs[0, y - HALF_SIZE : y + HALF_SIZE + 1, x - HALF_SIZE : x + HALF_SIZE + 1] = 255
+        return obs
