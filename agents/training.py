@@ -7,7 +7,6 @@ most recent few, each written atomically) and, once finished, ``model.zip``.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.tensorboard import SummaryWriter
 
 from agents.builders import build_algorithm, load_algorithm
@@ -27,25 +27,11 @@ from agents.callbacks import (
     save_checkpoint,
     truncate_episode_log,
 )
-from coordrl.config import RunConfig, dump_config, load_config
+from agents.outcome import RunError, TrainOutcome
+from coordrl.config import RunConfig, dump_config, is_toy_env, load_config
 from coordrl.device import resolve_device
 from coordrl.runs import CONFIG_FILE, MODEL_FILE, atomic_path, is_run_dir, list_checkpoints
 from envs.atari import make_vec_env
-
-
-class RunError(ValueError):
-    """A run directory that cannot be started or resumed, said in one line."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainOutcome:
-    """How a call to :func:`train` ended."""
-
-    run_dir: Path
-    timesteps: int
-    finished: bool  # False: stopped by a signal, resumable from ``checkpoint``
-    checkpoint: Path
-    recent_score: float | None  # mean true score of the last 100 games
 
 
 class ResumableTensorBoard(TensorBoardOutputFormat):
@@ -80,8 +66,34 @@ def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlg
     return None
 
 
+def make_env(config: RunConfig, seed: int) -> VecEnv:
+    """The SB3 ``VecEnv`` a config trains on: Atari, or a torch toy env through the adapter."""
+    if is_toy_env(config.env):
+        import gymnasium as gym
+
+        import envs.toy  # noqa: F401  (registers the coordrl/* ids)
+        from envs.toy.sb3 import SB3VecEnv
+
+        toy = gym.make_vec(config.env, num_envs=config.n_envs, device="cpu", **config.env_kwargs)
+        env: VecEnv = SB3VecEnv(toy)
+        env.seed(seed)
+        return env
+    return make_vec_env(
+        config.env,
+        config.n_envs,
+        seed=seed,
+        backend=config.backend,
+        repeat_action_probability=config.repeat_action_probability,
+        noop_max=config.noop_max,
+    )
+
+
 def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOutcome:
     """Train (or go on training) until ``config.timesteps`` env steps, or a signal stops it."""
+    if config.algo == "device_ppo":
+        from agents.toy_training import train_device_ppo
+
+        return train_device_ppo(config, run_dir, resume=resume)
     device = resolve_device(config.device)
     if resume:
         start = list_checkpoints(run_dir)
@@ -90,14 +102,7 @@ def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOut
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_config(config, run_dir / CONFIG_FILE)
         seed = config.seed
-    env = make_vec_env(
-        config.env,
-        config.n_envs,
-        seed=seed,
-        backend=config.backend,
-        repeat_action_probability=config.repeat_action_probability,
-        noop_max=config.noop_max,
-    )
+    env = make_env(config, seed)
     try:
         loaded = _load_latest(config, run_dir, env, device) if resume else None
         if loaded is not None:

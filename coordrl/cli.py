@@ -214,7 +214,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 def train_command(args: argparse.Namespace) -> None:
     from agents.training import RunError, read_run_config, train
-    from coordrl.config import ConfigError, load_config, merge, validate
+    from coordrl.config import ConfigError, is_toy_env, load_config, merge, validate
     from coordrl.device import resolve_device
     from coordrl.runs import fresh_run_dir, is_run_dir
     from envs.atari import resolve_env_id
@@ -241,14 +241,17 @@ def train_command(args: argparse.Namespace) -> None:
                     f"{QUICK_START['timesteps']:,} steps (pass --config for a full run)"
                 )
             config = load_config(config_path, overrides)
-        config = config.replace(env=resolve_env_id(config.env))
+        if not is_toy_env(config.env):
+            config = config.replace(env=resolve_env_id(config.env))
         device = resolve_device(config.device)
     except (ConfigError, RunError, ValueError) as exc:
         raise UserError(str(exc)) from None
 
     if args.resume is None:
-        game = config.env.removeprefix("ALE/").removesuffix("-v5")
-        default = Path("runs") / "atari" / f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
+        family = "toyrl" if is_toy_env(config.env) else "atari"
+        game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
+        name = f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
+        default = Path("runs") / family / name
         run_dir = Path(args.run_dir) if args.run_dir else fresh_run_dir(default, "config.yaml")
         if is_run_dir(run_dir):
             raise UserError(f"{run_dir} already holds a run: --resume it or pick another --run-dir")
@@ -271,24 +274,36 @@ def train_command(args: argparse.Namespace) -> None:
         )
         return
     print(f"done: {outcome.timesteps:,} steps{score}")
-    print(f"run: {run_dir} (model.zip, config.yaml, episodes.csv, checkpoints/)")
+    if config.algo == "device_ppo":
+        print(f"run: {run_dir} (model.pt, config.yaml, rollouts.csv, checkpoints/)")
+    else:
+        print(f"run: {run_dir} (model.zip, config.yaml, episodes.csv, checkpoints/)")
     print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
-    print(f"evaluate: coordrl evaluate {run_dir} --episodes 10 --video {run_dir / 'videos'}")
+    if is_toy_env(config.env):
+        print(f"evaluate on held-out positions: coordrl evaluate {run_dir}")
+    else:
+        print(f"evaluate: coordrl evaluate {run_dir} --episodes 10 --video {run_dir / 'videos'}")
+
+
+MODEL_NAMES = ("model.zip", "model.pt")  # SB3 agents; on-device PPO agents
+CHECKPOINT_NAMES = ("model.zip", "state.pt")
 
 
 def _find_model(target: Path) -> tuple[Path, Path]:
-    """(model.zip, run directory) for a run directory, its model.zip or a checkpoint's."""
-    from coordrl.runs import MODEL_FILE, is_run_dir, list_checkpoints
+    """(model file, run directory) for a run directory, its model or a checkpoint's."""
+    from coordrl.runs import is_run_dir, list_checkpoints
 
     if target.is_dir():
         if not is_run_dir(target):
             raise UserError(f"{target} is not a run directory (it has no config.yaml)")
-        if (target / MODEL_FILE).is_file():
-            return target / MODEL_FILE, target
+        for name in MODEL_NAMES:
+            if (target / name).is_file():
+                return target / name, target
         checkpoints = list_checkpoints(target)
-        if not checkpoints:
-            raise UserError(f"{target} has no model.zip and no checkpoint yet")
-        return checkpoints[-1][1] / "model.zip", target
+        for name in CHECKPOINT_NAMES if checkpoints else ():
+            if (checkpoints[-1][1] / name).is_file():
+                return checkpoints[-1][1] / name, target
+        raise UserError(f"{target} has no model and no checkpoint yet")
     if not target.is_file():
         raise UserError(f"no such run directory or model file: {target}")
     for parent in target.parents:
@@ -309,33 +324,48 @@ def _fresh_file(folder: Path, model_path: Path) -> Path:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from agents.evaluation import EvaluationError, evaluate, load_for_evaluation, write_json
-    from agents.training import RunError, read_run_config
+    from agents.outcome import RunError
+    from agents.training import read_run_config
+    from coordrl.config import is_toy_env
     from coordrl.device import resolve_device
-    from envs.atari import resolve_env_id
 
     model_path, run_dir = _find_model(Path(args.target))
     try:
         config = read_run_config(run_dir)
+        device = resolve_device(args.device)
+    except (RunError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    out = Path(args.out) if args.out else _fresh_file(run_dir / "eval", model_path)
+    writable_dir(out.parent)
+    if is_toy_env(config.env):
+        if args.video is not None or args.env is not None:
+            raise UserError("--video and --env apply to Atari runs; toy runs play their own task")
+        _evaluate_toy(args, config, model_path, device, out)
+    else:
+        _evaluate_atari(args, config, model_path, device, out)
+
+
+def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
+    from agents.evaluation import EvaluationError, evaluate, load_for_evaluation, write_json
+    from envs.atari import resolve_env_id
+
+    try:
         if args.env is not None:
             config = config.replace(env=resolve_env_id(args.env))
-        device = resolve_device(args.device)
         model = load_for_evaluation(config, model_path, str(device))
-        out = Path(args.out) if args.out else _fresh_file(run_dir / "eval", model_path)
-        writable_dir(out.parent)
         if args.video is not None:
             writable_dir(Path(args.video))
         evaluation = evaluate(
             model,
             config,
             model_path,
-            episodes=args.episodes,
+            episodes=args.episodes or 10,
             deterministic=args.deterministic,
             seed=args.seed,
             video_dir=Path(args.video) if args.video is not None else None,
             video_episodes=args.video_episodes,
         )
-    except (EvaluationError, RunError, ValueError) as exc:
+    except (EvaluationError, ValueError) as exc:
         raise UserError(str(exc)) from None
     stats = evaluation.summary()
     print(
@@ -345,6 +375,40 @@ def evaluate_command(args: argparse.Namespace) -> None:
     print(f"scores: {write_json(evaluation, out)}")
     for video in evaluation.videos:
         print(f"video: {video}")
+
+
+def _evaluate_toy(args, config, model_path: Path, device, out: Path) -> None:
+    import json
+
+    from agents.outcome import RunError
+    from agents.toy_evaluation import evaluate_part, load_policy
+    from coordrl.runs import atomic_path
+
+    episodes = args.episodes or 1000
+    try:
+        policy = load_policy(config, model_path, device, args.deterministic)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+    parts = {
+        part: evaluate_part(config, policy, part, episodes, args.seed, device)
+        for part in ("test", "train")
+    }
+    result = {
+        "model": str(model_path),
+        "env": config.env,
+        "env_kwargs": dict(config.env_kwargs),
+        "deterministic": args.deterministic,
+        **parts,
+    }
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    for part, label in (("test", "held-out positions"), ("train", "training positions")):
+        r = parts[part]
+        print(
+            f"{label:<19} success {100 * r['success_rate']:5.1f}% +- {100 * r['success_se']:.1f} "
+            f"(n={r['episodes']}), mean return {r['mean_return']:.3f}"
+        )
+    print(f"scores: {out}")
 
 
 def compare_command(args: argparse.Namespace) -> None:
@@ -400,7 +464,9 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
 
     evaluate = subparsers.add_parser("evaluate", help="score a saved agent, record videos")
     evaluate.add_argument("target", help="a run directory or a model.zip inside one")
-    evaluate.add_argument("--episodes", type=positive_int, default=10)
+    evaluate.add_argument(
+        "--episodes", type=positive_int, help="games (Atari, default 10) or episodes (toy, 1000)"
+    )
     evaluate.add_argument("--deterministic", action="store_true", help="greedy actions")
     evaluate.add_argument("--video", metavar="DIR", help="record MP4s of the first games here")
     evaluate.add_argument("--video-episodes", type=positive_int, default=1)

@@ -19,7 +19,7 @@ import yaml
 
 from coordrl.runs import atomic_path
 
-ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn")
+ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo")
 ARCHS: tuple[str, ...] = ("conv", "coordconv")
 SCHEDULE = re.compile(r"^lin_(?P<value>[0-9.eE+-]+)$")
 _REQUIRED = object()
@@ -128,8 +128,9 @@ def _fraction(default: Any) -> Field:
 
 
 RUN_FIELDS: dict[str, Field] = {
-    "algo": Field("str", _REQUIRED, choices=ALGOS, help="a2c, ppo or dqn"),
-    "env": Field("str", "ALE/Breakout-v5", help="ALE/<Game>-v5 or just <Game>"),
+    "algo": Field("str", _REQUIRED, choices=ALGOS, help="a2c, ppo, dqn or device_ppo"),
+    "env": Field("str", "ALE/Breakout-v5", help="ALE/<Game>-v5, <Game> or a coordrl/* toy"),
+    "env_kwargs": Field("mapping", {}, help="a toy env's options"),
     "arch": Field("str", "coordconv", choices=ARCHS, help="feature extractor: conv or coordconv"),
     "coord_layers": Field("str", "first", choices=("first", "all"), help="CoordConv layers"),
     "with_r": Field("bool", False, help="add the radius channel to the CoordConv layers"),
@@ -155,6 +156,27 @@ _ON_POLICY: dict[str, Field] = {
     "max_grad_norm": Field("float", above=0.0),
     "normalize_advantage": Field("bool"),
 }
+
+ATARI_ONLY: tuple[str, ...] = ("backend", "repeat_action_probability", "noop_max")
+_TOY_COMMON: dict[str, Field] = {
+    "canvas": Field("int", low=18),
+    "split": Field("str", choices=("uniform", "quadrant")),
+}
+TOY_ENV_KWARGS: dict[str, dict[str, Field]] = {
+    "coordrl/Point-v0": {**_TOY_COMMON, "bins": Field("int", low=2)},
+    "coordrl/Navigate-v0": {
+        **_TOY_COMMON,
+        "step": _positive_int(),
+        "max_steps": Field("int", low=1, nullable=True),
+        "reward": Field("str", choices=("shaped", "sparse")),
+    },
+}
+
+
+def is_toy_env(env: str) -> bool:
+    """The torch toy envs (``coordrl/...``), as opposed to Atari ids."""
+    return env.startswith("coordrl/")
+
 
 HYPERPARAMS: dict[str, dict[str, Field]] = {
     "a2c": {
@@ -186,6 +208,19 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         "max_grad_norm": Field("float", above=0.0),
         "optimize_memory_usage": Field("bool"),
     },
+    "device_ppo": {
+        "n_steps": _positive_int(),
+        "batch_size": _positive_int(),
+        "n_epochs": _positive_int(),
+        "learning_rate": Field("schedule", above=0.0),
+        "gamma": _fraction(0.99),
+        "gae_lambda": _fraction(0.95),
+        "clip_range": Field("float", above=0.0),
+        "ent_coef": Field("float", low=0.0),
+        "vf_coef": Field("float", low=0.0),
+        "max_grad_norm": Field("float", above=0.0),
+        "normalize_advantage": Field("bool"),
+    },
 }
 
 
@@ -195,6 +230,7 @@ class RunConfig:
 
     algo: str
     env: str
+    env_kwargs: Mapping[str, Any]
     arch: str
     coord_layers: str
     with_r: bool
@@ -212,6 +248,12 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["hyperparams"] = dict(self.hyperparams)
+        data["env_kwargs"] = dict(self.env_kwargs)
+        if is_toy_env(self.env):  # Atari settings do not apply, and would not validate
+            for key in ATARI_ONLY:
+                data.pop(key)
+        else:
+            data.pop("env_kwargs")
         return data
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -232,21 +274,52 @@ def validate(raw: Mapping[str, Any], source: str) -> RunConfig:
     for key, value in raw.items():
         if key not in RUN_FIELDS:
             raise ConfigError(f"{source}: {key}: {_unknown_key(str(key), list(RUN_FIELDS))}")
-        if key == "hyperparams":
+        if RUN_FIELDS[key].kind == "mapping":
             continue
         try:
             values[key] = RUN_FIELDS[key].parse(value)
         except ValueError as exc:
             raise ConfigError(f"{source}: {key}: {exc}") from None
     for key, field in RUN_FIELDS.items():
-        if key not in values and key != "hyperparams":
+        if key not in values and field.kind != "mapping":
             if field.default is _REQUIRED:
                 raise ConfigError(f"{source}: {key}: missing ({field.help})")
             values[key] = field.default
+    values["env_kwargs"] = _validate_env(values, raw, source)
     values["hyperparams"] = _validate_hyperparams(
         values["algo"], raw.get("hyperparams") or {}, source
     )
     return RunConfig(**values)
+
+
+def _validate_env(values: dict[str, Any], raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Toy envs take ``env_kwargs`` and no Atari settings; Atari envs the other way round."""
+    env, kwargs = values["env"], raw.get("env_kwargs") or {}
+    if not is_toy_env(env):
+        if kwargs:
+            raise ConfigError(f"{source}: env_kwargs: only for the coordrl/* toy envs")
+        if values["algo"] == "device_ppo":
+            raise ConfigError(f"{source}: algo: device_ppo trains the coordrl/* toy envs only")
+        return {}
+    if env not in TOY_ENV_KWARGS:
+        known = ", ".join(TOY_ENV_KWARGS)
+        raise ConfigError(f"{source}: env: unknown toy env {env!r} (known: {known})")
+    for key in ATARI_ONLY:
+        if key in raw:
+            raise ConfigError(f"{source}: {key}: only for Atari envs, not {env}")
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"{source}: env_kwargs: expected a mapping of {env} options")
+    fields = TOY_ENV_KWARGS[env]
+    parsed = {}
+    for key, value in kwargs.items():
+        if key not in fields:
+            problem = _unknown_key(str(key), list(fields))
+            raise ConfigError(f"{source}: env_kwargs.{key}: {problem} for {env}")
+        try:
+            parsed[key] = fields[key].parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: env_kwargs.{key}: {exc}") from None
+    return parsed
 
 
 def _validate_hyperparams(algo: str, raw: Any, source: str) -> dict[str, Any]:

@@ -55,7 +55,10 @@ def test_unknown_key_suggests_the_closest():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"algo": "ppx"}, "algo: expected one of a2c, ppo, dqn, got 'ppx' (did you mean ppo?)"),
+        (
+            {"algo": "ppx"},
+            "algo: expected one of a2c, ppo, dqn, device_ppo, got 'ppx' (did you mean ppo?)",
+        ),
         ({"algo": "ppo", "arch": "coord"}, "arch: expected one of conv, coordconv"),
         ({"algo": "ppo", "timesteps": -5}, "timesteps: must be >= 1, got -5"),
         ({"algo": "ppo", "n_envs": 2.5}, "n_envs: expected an integer, got 2.5"),
