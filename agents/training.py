@@ -66,6 +66,19 @@ def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlg
     return None
 
 
+def preflight(config: RunConfig) -> None:
+    """Settings that are valid one by one but not together: a RunError before any file."""
+    if config.algo == "device_ppo":
+        from agents.toy_training import ppo_settings
+
+        settings = ppo_settings(config)
+        if (settings.n_steps * config.n_envs) % settings.batch_size:
+            raise RunError(
+                f"n_steps x n_envs ({settings.n_steps} x {config.n_envs}) must be a multiple "
+                f"of hyperparams.batch_size ({settings.batch_size})"
+            )
+
+
 def make_env(config: RunConfig, seed: int) -> VecEnv:
     """The SB3 ``VecEnv`` a config trains on: Atari, or a torch toy env through the adapter."""
     if is_toy_env(config.env):

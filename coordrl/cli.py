@@ -213,7 +213,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from agents.training import RunError, read_run_config, train
+    from agents.training import RunError, preflight, read_run_config, train
     from coordrl.config import ConfigError, is_toy_env, load_config, merge, validate
     from coordrl.device import resolve_device
     from coordrl.runs import fresh_run_dir, is_run_dir
@@ -244,6 +244,7 @@ def train_command(args: argparse.Namespace) -> None:
         if not is_toy_env(config.env):
             config = config.replace(env=resolve_env_id(config.env))
         device = resolve_device(config.device)
+        preflight(config)
     except (ConfigError, RunError, ValueError) as exc:
         raise UserError(str(exc)) from None
 

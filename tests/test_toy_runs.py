@@ -1,0 +1,145 @@
+"""Toy RL runs through ``coordrl train`` / ``coordrl evaluate``: on-device PPO and SB3 agents."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.training import train
+from coordrl import cli
+from coordrl.config import validate
+from coordrl.runs import list_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "algo": "device_ppo",
+    "env": "coordrl/Point-v0",
+    "env_kwargs": {"canvas": 36, "bins": 6},
+    "timesteps": 2048,
+    "n_envs": 64,
+    "device": "cpu",
+    "checkpoint_every": 512,
+    "hyperparams": {"n_steps": 8, "batch_size": 128, "learning_rate": 1e-3},
+}
+
+
+def write(path: Path, **changes) -> Path:
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    return path
+
+
+def run(capsys, *args):
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys):
+    config = write(tmp_path / "c.yaml")
+    code, out, err = run(capsys, "train", "--config", config, "--run-dir", tmp_path / "run")
+    assert code == 0, err
+    assert "evaluate on held-out positions: coordrl evaluate" in out
+    run_dir = tmp_path / "run"
+    assert (run_dir / "model.pt").is_file() and list(run_dir.glob("events.out.tfevents.*"))
+    rows = (run_dir / "rollouts.csv").read_text().splitlines()
+    assert rows[0] == "step,episodes,mean_return,success_rate,sps,time" and len(rows) == 5
+    code, out, err = run(capsys, "evaluate", run_dir, "--episodes", "200", "--deterministic")
+    assert code == 0, err
+    assert "held-out positions" in out and "training positions" in out
+    result = json.loads((run_dir / "eval" / "model.json").read_text())
+    assert result["test"]["episodes"] == 200 and 0 <= result["test"]["success_rate"] <= 1
+    assert result["train"]["success_rate"] > result["test"]["success_rate"] - 0.2
+
+
+def test_device_ppo_sigterm_then_resume(tmp_path):
+    config = write(tmp_path / "c.yaml", timesteps=10**7, checkpoint_every=10**9)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--config",
+            str(config),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while (
+        not (run_dir / "rollouts.csv").exists()
+        or len((run_dir / "rollouts.csv").read_text().splitlines()) < 3
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    step = list_checkpoints(run_dir)[-1][0]
+    assert step > 0 and not (run_dir / "model.pt").exists()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--resume",
+            str(run_dir),
+            "--timesteps",
+            str(step + 1024),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (run_dir / "model.pt").is_file()
+    steps = [int(r.split(",")[0]) for r in (run_dir / "rollouts.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == step + 1024
+
+
+def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
+    config = validate(
+        {
+            **TINY,
+            "algo": "ppo",
+            "timesteps": 256,
+            "n_envs": 8,
+            "hyperparams": {"n_steps": 32, "batch_size": 64},
+        },
+        "test",
+    )
+    outcome = train(config, tmp_path / "run")
+    assert outcome.finished and (tmp_path / "run" / "model.zip").is_file()
+    code, out, err = run(capsys, "evaluate", tmp_path / "run", "--episodes", "50")
+    assert code == 0, err and "held-out positions" in out
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"env": "coordrl/Pointt-v0"}, "env: unknown toy env 'coordrl/Pointt-v0'"),
+        ({"backend": "ale"}, "backend: only for Atari envs"),
+        ({"env_kwargs": {"canvas": 8}}, "env_kwargs.canvas: must be >= 18"),
+        ({"env_kwargs": {"bin": 4}}, "env_kwargs.bin: unknown key (did you mean bins?)"),
+        ({"env": "Breakout"}, "env_kwargs: only for the coordrl/* toy envs"),
+        ({"env": "Breakout", "env_kwargs": {}}, "algo: device_ppo trains the coordrl/* toy envs"),
+        ({"n_envs": 3}, "must be a multiple of hyperparams.batch_size (128)"),
+        ({"device": "cuda:5"}, "device 'cuda:5'"),
+    ],
+)
+def test_bad_toy_input_is_one_error_line(tmp_path, capsys, changes, expected):
+    config = write(tmp_path / "c.yaml", **changes)
+    code, _, err = run(capsys, "train", "--config", config, "--run-dir", tmp_path / "run")
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert expected in err
