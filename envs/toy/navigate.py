@@ -48,6 +48,13 @@ def _plane(value, canvas: int):
     return (value * 255 + (canvas - 1) // 2) // (canvas - 1)
 
 
+def _dot_factors(pixels: torch.Tensor, centres: torch.Tensor):
+    """Row and column masks (255 / 0) whose bitwise and is the agents' dots, (N, H, W)."""
+    rows = ((pixels[None, :] - centres[:, 1:2]).abs() <= DOT).to(torch.uint8) * 255
+    cols = ((pixels[None, :] - centres[:, 0:1]).abs() <= DOT).to(torch.uint8) * 255
+    return rows[:, :, None], cols[:, None, :]
+
+
 class NavigateEnv(TorchVectorEnv):
     """The navigation task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
@@ -106,10 +113,8 @@ class NavigateEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         n, size = self.num_envs, self.canvas
-        rows = (self._pixels[None, :] - self.agents[:, 1:2]).abs() <= DOT
-        cols = (self._pixels[None, :] - self.agents[:, 0:1]).abs() <= DOT
         obs = torch.empty(n, 3, size, size, dtype=torch.uint8, device=self.device)
-        obs[:, 0] = (rows[:, :, None] & cols[:, None, :]).to(torch.uint8) * 255
+        torch.bitwise_and(*_dot_factors(self._pixels, self.agents), out=obs[:, 0])
         obs[:, 1:] = _plane(self.targets, size).to(torch.uint8)[:, :, None, None]
         return obs
 

@@ -29,6 +29,13 @@ def _cell_centres(actions, bins: int, canvas: int):
     return (actions % bins + 0.5) * size - 0.5, (actions // bins + 0.5) * size - 0.5
 
 
+def _square_images(pixels: torch.Tensor, centres: torch.Tensor, half: int) -> torch.Tensor:
+    """(N, H, W) uint8 images, 255 within ``half`` of each (x, y) centre: one full pass."""
+    rows = ((pixels[None, :] - centres[:, 1:2]).abs() <= half).to(torch.uint8) * 255
+    cols = ((pixels[None, :] - centres[:, 0:1]).abs() <= half).to(torch.uint8) * 255
+    return rows[:, :, None] & cols[:, None, :]
+
+
 class PointEnv(TorchVectorEnv):
     """The pointing task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
@@ -62,10 +69,7 @@ class PointEnv(TorchVectorEnv):
         return reward, terminated, torch.zeros_like(success), success
 
     def _observe(self) -> torch.Tensor:
-        rows = (self._pixels[None, :] - self.targets[:, 1:2]).abs() <= HALF_SIZE
-        cols = (self._pixels[None, :] - self.targets[:, 0:1]).abs() <= HALF_SIZE
-        square = rows[:, :, None] & cols[:, None, :]
-        return (square.to(torch.uint8) * 255).unsqueeze(1)
+        return _square_images(self._pixels, self.targets, HALF_SIZE).unsqueeze(1)
 
 
 class PointNumpyEnv(NumpyToyEnv):
