@@ -89,21 +89,6 @@ class EpisodeLog(BaseCallback):
         self._file.close()
 
 
-def truncate_episode_log(run_dir: Path, step: int) -> None:
-    """Drop episodes logged after env step ``step``: a resumed run plays those steps again."""
-    path = run_dir / EPISODES_CSV
-    if not path.exists():
-        return
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
-    if len(kept) != len(rows):
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            csv.writer(f).writerows(kept)
-        tmp.replace(path)
-
-
 def save_checkpoint(model, run_dir: Path, keep: int) -> Path:
     """Save the agent (and a DQN's replay buffer) as one atomic checkpoint directory."""
     target = checkpoint_dir(run_dir, model.num_timesteps)

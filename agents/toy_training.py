@@ -33,6 +33,7 @@ from coordrl.runs import (
     checkpoint_dir,
     list_checkpoints,
     prune_checkpoints,
+    truncate_log,
 )
 
 ROLLOUTS_CSV = "rollouts.csv"
@@ -110,17 +111,6 @@ def load_state(agent: DevicePPO, run_dir: Path) -> int:
     return 0
 
 
-def _truncate_rollouts(run_dir: Path, step: int) -> None:
-    path = run_dir / ROLLOUTS_CSV
-    if not path.exists():
-        return
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-        csv.writer(f).writerows(kept)
-
-
 class _Stop:
     """SIGINT / SIGTERM -> a flag the training loop checks between rollouts."""
 
@@ -152,7 +142,7 @@ def train_device_ppo(config: RunConfig, run_dir: Path, *, resume: bool = False):
     step = load_state(agent, run_dir) if resume else 0
     if resume and step == 0:
         print(f"{run_dir} has no checkpoint yet: starting it over from step 0")
-    _truncate_rollouts(run_dir, step)
+    truncate_log(run_dir / ROLLOUTS_CSV, step)
     writer = SummaryWriter(str(run_dir), purge_step=step + 1 if resume else None)
     fresh = not (run_dir / ROLLOUTS_CSV).exists()
     log = (run_dir / ROLLOUTS_CSV).open("a", newline="")

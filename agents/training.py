@@ -25,12 +25,19 @@ from agents.callbacks import (
     GracefulStop,
     ProgressBar,
     save_checkpoint,
-    truncate_episode_log,
 )
 from agents.outcome import RunError, TrainOutcome
 from coordrl.config import RunConfig, dump_config, is_toy_env, load_config
 from coordrl.device import resolve_device
-from coordrl.runs import CONFIG_FILE, MODEL_FILE, atomic_path, is_run_dir, list_checkpoints
+from coordrl.runs import (
+    CONFIG_FILE,
+    EPISODES_CSV,
+    MODEL_FILE,
+    atomic_path,
+    is_run_dir,
+    list_checkpoints,
+    truncate_log,
+)
 from envs.atari import make_vec_env
 
 
@@ -124,7 +131,7 @@ def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOut
             if resume:
                 print(f"{run_dir} has no checkpoint yet: starting it over from step 0")
             model, step = build_algorithm(config, env, device), 0
-        truncate_episode_log(run_dir, step)
+        truncate_log(run_dir / EPISODES_CSV, step)
         model.set_logger(
             Logger(str(run_dir), [ResumableTensorBoard(str(run_dir), step + 1 if resume else None)])
         )

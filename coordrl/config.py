@@ -307,34 +307,28 @@ def _validate_env(values: dict[str, Any], raw: Mapping[str, Any], source: str) -
     for key in ATARI_ONLY:
         if key in raw:
             raise ConfigError(f"{source}: {key}: only for Atari envs, not {env}")
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"{source}: env_kwargs: expected a mapping of {env} options")
-    fields = TOY_ENV_KWARGS[env]
-    parsed = {}
-    for key, value in kwargs.items():
-        if key not in fields:
-            problem = _unknown_key(str(key), list(fields))
-            raise ConfigError(f"{source}: env_kwargs.{key}: {problem} for {env}")
-        try:
-            parsed[key] = fields[key].parse(value)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: env_kwargs.{key}: {exc}") from None
-    return parsed
+    return _validate_section(kwargs, TOY_ENV_KWARGS[env], "env_kwargs", env, "options", source)
 
 
 def _validate_hyperparams(algo: str, raw: Any, source: str) -> dict[str, Any]:
+    return _validate_section(raw, HYPERPARAMS[algo], "hyperparams", algo, "hyperparameters", source)
+
+
+def _validate_section(
+    raw: Any, fields: dict[str, Field], section: str, owner: str, what: str, source: str
+) -> dict[str, Any]:
+    """A nested mapping (``hyperparams``, ``env_kwargs``) checked against ``owner``'s fields."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: hyperparams: expected a mapping of {algo} hyperparameters")
-    fields = HYPERPARAMS[algo]
+        raise ConfigError(f"{source}: {section}: expected a mapping of {owner} {what}")
     parsed: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
             problem = _unknown_key(str(key), list(fields))
-            raise ConfigError(f"{source}: hyperparams.{key}: {problem} for {algo}")
+            raise ConfigError(f"{source}: {section}.{key}: {problem} for {owner}")
         try:
             parsed[key] = fields[key].parse(value)
         except ValueError as exc:
-            raise ConfigError(f"{source}: hyperparams.{key}: {exc}") from None
+            raise ConfigError(f"{source}: {section}.{key}: {exc}") from None
     return parsed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -95,3 +96,20 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for partial in (Path(run_dir) / CHECKPOINTS).glob(".step_*.tmp"):
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def truncate_log(path: str | Path, step: int) -> None:
+    """Drop the rows of a CSV log (first column: env step) written after ``step``.
+
+    A resumed run plays those steps again from its checkpoint; the file is rewritten
+    atomically, and left alone when nothing is dropped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(kept) != len(rows):
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+            csv.writer(f).writerows(kept)

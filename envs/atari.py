@@ -27,6 +27,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
+from envs.vec import BatchedVecEnv
+
 gym.register_envs(ale_py)
 
 FRAME_SKIP = 4
@@ -75,7 +77,7 @@ def game_name(env_id: str) -> str:
     return gym.spec(resolve_env_id(env_id)).kwargs["game"]
 
 
-class AleVecEnv(VecEnv):
+class AleVecEnv(BatchedVecEnv):
     """ale-py's native ``AtariVectorEnv`` as an SB3 ``VecEnv`` that reports true game scores.
 
     The C++ env runs without reward clipping and without episodic life, so it plays whole
@@ -159,26 +161,6 @@ class AleVecEnv(VecEnv):
         self._lives = lives
         learner_rewards = np.sign(rewards) if self.clip_rewards else rewards
         return obs, learner_rewards.astype(np.float32), dones, infos
-
-    def close(self) -> None:
-        self.env.close()
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self, attr_name)] * len(self._indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self, attr_name, value)
-
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any):
-        raise NotImplementedError("AleVecEnv runs its games in C++; there are no env objects")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._indices(indices))
-
-    def _indices(self, indices: Any) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        return [indices] if isinstance(indices, int) else list(indices)
 
 
 def make_vec_env(

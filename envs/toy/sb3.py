@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from envs.toy.base import TorchVectorEnv
+from envs.vec import BatchedVecEnv
 
 
-class SB3VecEnv(VecEnv):
+class SB3VecEnv(BatchedVecEnv):
     """``env`` (a :class:`TorchVectorEnv`) seen through SB3's numpy ``VecEnv`` API."""
 
     def __init__(self, env: TorchVectorEnv) -> None:
@@ -56,23 +56,3 @@ class SB3VecEnv(VecEnv):
                     "TimeLimit.truncated": bool(cut[i]),
                 }
         return obs.cpu().numpy(), reward.cpu().numpy().astype(np.float32), done, infos
-
-    def close(self) -> None:
-        self.env.close()
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self.env, attr_name)] * len(self._indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self.env, attr_name, value)
-
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any):
-        raise NotImplementedError("the toy envs run as one batch; there are no env objects")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._indices(indices))
-
-    def _indices(self, indices: Any) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        return [indices] if isinstance(indices, int) else list(indices)
