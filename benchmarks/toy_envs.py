@@ -8,7 +8,8 @@ Prints:
     gymnasium's SyncVectorEnv (same-step autoreset, as the torch env); target on a CPU
     >= 20x at N = 1024, on a GPU >= 10M steps/s at N >= 4096;
   - training steps/s on the pointing task: the on-device PPO against SB3's PPO through the
-    SB3 adapter, the same CoordConv network and hyperparameters (target >= 2x on a CPU,
+    SB3 adapter, both with configs/toy/point.yaml's network, envs and hyperparameters
+    (the experiment's; the learning rate held constant) (target >= 2x on a CPU,
     >= 10x on a GPU; on a GPU the on-device PPO should pass 200k steps/s).
 Contenders alternate in rounds; each figure is the median over rounds.
 """
@@ -29,10 +30,14 @@ from stable_baselines3 import PPO
 from tqdm import tqdm
 
 import envs.toy
-from agents.device_ppo import DevicePPO, PPOSettings
+from agents.device_ppo import DevicePPO
+from agents.toy_training import make_toy_env, ppo_settings
+from coordrl.config import load_config
 from coordrl.device import resolve_device
 from coordrl.extractors import make_policy_kwargs
 from envs.toy.sb3 import SB3VecEnv
+
+POINT_CONFIG = "configs/toy/point.yaml"
 
 
 def median_rates(contenders: dict[str, Callable[[], int]], rounds: int, label: str) -> dict:
@@ -82,8 +87,8 @@ def numpy_env_steps(env_id: str, n: int, steps: int) -> Callable[[], int]:
 
 
 def steps_for(n: int, budget: int) -> int:
-    """Steps per timing so that each measures about ``budget`` env transitions."""
-    return max(5, budget // n)
+    """Vector steps per timing: about ``budget`` env transitions, 5 to 2000 calls."""
+    return min(2000, max(5, budget // n))
 
 
 def env_table(args, device) -> list[tuple[str, int, float, float]]:
@@ -100,10 +105,12 @@ def env_table(args, device) -> list[tuple[str, int, float, float]]:
 
 
 def training_rates(args, device) -> dict[str, float]:
-    settings = PPOSettings(n_steps=args.ppo_steps, batch_size=256, n_epochs=4, linear_lr=False)
-    rollout = args.ppo_envs * args.ppo_steps
-    ours = DevicePPO(envs.toy.PointEnv(args.ppo_envs, device=device), settings, arch="coordconv")
-    adapter = SB3VecEnv(envs.toy.PointEnv(args.ppo_envs, device="cpu"))
+    """Both PPOs on the pointing task with configs/toy/point.yaml's network and settings."""
+    config = load_config(POINT_CONFIG, {"n_envs": args.ppo_envs} if args.ppo_envs else None)
+    settings = ppo_settings(config)
+    rollout = config.n_envs * settings.n_steps
+    ours = DevicePPO(make_toy_env(config, device), settings, arch=config.arch)
+    adapter = SB3VecEnv(make_toy_env(config, torch.device("cpu")))
     theirs = PPO(
         "CnnPolicy",
         adapter,
@@ -111,11 +118,13 @@ def training_rates(args, device) -> dict[str, float]:
         batch_size=settings.batch_size,
         n_epochs=settings.n_epochs,
         learning_rate=settings.learning_rate,
+        gamma=settings.gamma,
+        gae_lambda=settings.gae_lambda,
         clip_range=settings.clip_range,
         ent_coef=settings.ent_coef,
         vf_coef=settings.vf_coef,
         max_grad_norm=settings.max_grad_norm,
-        policy_kwargs=make_policy_kwargs("coordconv"),
+        policy_kwargs=make_policy_kwargs(config.arch),
         device=device,
         seed=0,
     )
@@ -132,10 +141,9 @@ def training_rates(args, device) -> dict[str, float]:
         theirs.learn(rollout, reset_num_timesteps=False)
         return theirs.num_timesteps - before
 
+    label = f"PPO training, {config.n_envs} envs x {settings.n_steps} steps"
     return median_rates(
-        {"on-device PPO": run_ours, "SB3 PPO via the adapter": run_theirs},
-        args.rounds,
-        "PPO training",
+        {"on-device PPO": run_ours, "SB3 PPO via the adapter": run_theirs}, args.rounds, label
     )
 
 
@@ -146,8 +154,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--torch-budget", type=int, default=2_000_000, help="steps per timing")
     parser.add_argument("--numpy-budget", type=int, default=100_000, help="steps per timing")
-    parser.add_argument("--ppo-envs", type=int, default=64)
-    parser.add_argument("--ppo-steps", type=int, default=32)
+    parser.add_argument("--ppo-envs", type=int, help="default: configs/toy/point.yaml's")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -159,7 +166,7 @@ def main() -> None:
     for task, n, fast, slow in rows:
         print(f"  {task:<9} {n:>5} {fast:>14,.0f} {slow:>14,.0f} {fast / slow:>7.1f}x")
     rates = training_rates(args, device)
-    print(f"\nPPO training steps/s, pointing, CoordConv, {args.ppo_envs} envs x {args.ppo_steps}:")
+    print(f"\nPPO training steps/s, pointing, {POINT_CONFIG}'s network and settings:")
     for label, rate in rates.items():
         print(f"  {label:<26} {rate:>10,.0f}")
     ratio = rates["on-device PPO"] / rates["SB3 PPO via the adapter"]
