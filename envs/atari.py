@@ -30,6 +30,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 from envs.vec import BatchedVecEnv
 
 gym.register_envs(ale_py)
+# ALE prints a banner on every ROM load; keep the terminal to our own lines (and errors).
+ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
 
 FRAME_SKIP = 4
 NOOP_MAX = 30
@@ -127,6 +129,8 @@ class AleVecEnv(BatchedVecEnv):
 
     def reset(self) -> VecEnvObs:
         seed = self._seeds[0] if self._seeds and self._seeds[0] is not None else None
+        if seed is not None:  # the C++ env takes 32-bit seeds: seed, seed + 1, ... per env
+            seed %= 2**31 - self.num_envs
         obs, info = self.env.reset(seed=seed)
         self._reset_seeds()
         self._scores[:] = 0.0

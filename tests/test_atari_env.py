@@ -122,3 +122,10 @@ def test_seeded_vector_env_is_reproducible():
         return obs
 
     assert np.array_equal(rollout(), rollout())
+
+
+@pytest.mark.parametrize("seed", [None, 2**32 - 5, 2**40])
+def test_any_seed_sb3_may_pass_is_accepted(seed):
+    env = make_vec_env("Pong", 2, seed=seed)
+    assert env.reset().shape == (2, 4, 84, 84)
+    env.close()
