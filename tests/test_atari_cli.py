@@ -12,10 +12,10 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 import yaml
+from atari_helpers import write_config
 
 from coordrl import cli
 from coordrl.runs import list_checkpoints
-from tests.atari_helpers import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from atari_helpers import tiny_config, write_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents.builders import ALGORITHMS, extractor_of
@@ -22,7 +23,6 @@ from coordrl.config import load_config, validate
 from coordrl.extractors import CoordNatureCNN, NatureCNN
 from coordrl.runs import list_checkpoints
 from envs.atari import make_vec_env
-from tests.atari_helpers import tiny_config, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
