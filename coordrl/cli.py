@@ -189,7 +189,9 @@ def add_toy_commands(subparsers: argparse._SubParsersAction) -> None:
     from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS
     from coordrl.toy.models import ARCHS, TASKS
 
-    toy = subparsers.add_parser("toy", help="the paper's supervised coordinate tasks")
+    toy = subparsers.add_parser(
+        "toy", help="the paper's coordinate tasks (supervised), and the toy RL experiment"
+    )
     toy_sub = toy.add_subparsers(dest="toy_command", required=True, parser_class=Parser)
 
     data = toy_sub.add_parser("data", help="write Not-so-Clevr in the official HDF5 layout")
@@ -501,11 +503,12 @@ def compare_command(args: argparse.Namespace) -> None:
 def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
-        help="train an Atari agent (no arguments: a short CoordConv PPO run)",
-        description="Train an SB3 agent on Atari into a run directory.",
+        help="train an agent: Atari or a toy env (no arguments: a short CoordConv PPO run)",
+        description="Train an agent (SB3 on Atari or the toy envs, or the on-device PPO on "
+        "the toy envs) into a run directory.",
     )
     train.add_argument("--config", help="YAML config (default: configs/atari/ppo.yaml)")
-    train.add_argument("--env", help="ALE/<Game>-v5 or <Game>, e.g. Breakout")
+    train.add_argument("--env", help="ALE/<Game>-v5 or <Game> (e.g. Breakout), or coordrl/...")
     arch = train.add_mutually_exclusive_group()
     arch.add_argument("--coordconv", dest="arch", action="store_const", const="coordconv")
     arch.add_argument("--conv", dest="arch", action="store_const", const="conv")
