@@ -21,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from agents.toy_evaluation import evaluate_part, load_policy
 from agents.toy_training import MODEL_PT, ROLLOUTS_CSV
@@ -29,6 +30,7 @@ from coordrl.config import RunConfig, load_config
 from coordrl.device import resolve_device
 from coordrl.runs import atomic_path, is_run_dir
 
+STEPS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k")
 TASKS = ("point", "navigate")
 ARCHS = ("conv", "coordconv")
 EVAL_FILE = "heldout.json"
@@ -174,6 +176,7 @@ def plot_curves(done: list[tuple[Trial, dict]], out: Path) -> Path:
             ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.2, lw=0)
         ax.set_title(f"{task}: training targets")
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(STEPS)
         ax.set_ylabel("success rate")
         ax.set_ylim(0, 1)
         ax.legend(loc="lower right", fontsize="small")

@@ -10,11 +10,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from coordrl.analysis.compare import Arm
 from coordrl.analysis.runs import Run
 from coordrl.runs import atomic_path
 
+STEPS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k")
 COLOURS = {"conv": "tab:red", "coordconv": "tab:blue"}
 
 
@@ -49,6 +51,7 @@ def plot_learning_curves(arms: list[Arm], path: Path, window: int = 20) -> Path:
                 ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
         ax.set_title(f"{env.removeprefix('ALE/')} {algo.upper()}")
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(STEPS)
         ax.set_ylabel(f"true score (mean of last {window} games)")
         ax.legend(loc="upper left", fontsize="small")
         ax.grid(alpha=0.3)
