@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.distributions import Categorical
 
-from agents.builders import load_algorithm
 from agents.device_ppo import ActorCritic
+from agents.evaluation import load_for_evaluation
 from agents.outcome import RunError
 from agents.toy_training import make_toy_env
 from coordrl.config import RunConfig
@@ -32,7 +32,7 @@ def load_policy(
 ) -> Policy:
     """A function from a batch of observations to actions, from either kind of model file."""
     if model_path.suffix == ".zip":
-        model = load_algorithm(config.algo, model_path, env=None, device=device)
+        model = load_for_evaluation(config, model_path, str(device))  # arch checked there
 
         def sb3_policy(obs: torch.Tensor) -> torch.Tensor:
             actions, _ = model.predict(obs.cpu().numpy(), deterministic=deterministic)

@@ -444,14 +444,13 @@ def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
 def _evaluate_toy(args, config, model_path: Path, device, out: Path) -> None:
     import json
 
-    from agents.outcome import RunError
     from agents.toy_evaluation import evaluate_part, load_policy
     from coordrl.runs import atomic_path
 
     episodes = args.episodes or 1000
     try:
         policy = load_policy(config, model_path, device, args.deterministic)
-    except RunError as exc:
+    except ValueError as exc:  # RunError, EvaluationError: unreadable or mismatched model
         raise UserError(str(exc)) from None
     parts = {
         part: evaluate_part(config, policy, part, episodes, args.seed, device)

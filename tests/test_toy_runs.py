@@ -122,7 +122,13 @@ def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
     outcome = train(config, tmp_path / "run")
     assert outcome.finished and (tmp_path / "run" / "model.zip").is_file()
     code, out, err = run(capsys, "evaluate", tmp_path / "run", "--episodes", "50")
-    assert code == 0, err and "held-out positions" in out
+    assert code == 0, err
+    assert "held-out positions" in out
+    # a config that no longer matches its model is refused, in one line
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump({**saved, "arch": "conv"}))
+    code, _, err = run(capsys, "evaluate", tmp_path / "run")
+    assert code == 2 and "holds a coordconv agent, but its config says arch conv" in err
 
 
 @pytest.mark.parametrize(
