@@ -256,27 +256,3 @@ class DevicePPO:
                     sums[key] += value_.detach()
                 updates += 1
         return {key: float(total) / updates for key, total in sums.items()}
-
-    @torch.no_grad()
-    def evaluate(self, env, episodes: int, deterministic: bool = True) -> dict[str, float]:
-        """Mean return and success rate over the first ``episodes`` episodes ended in ``env``."""
-        obs, _ = env.reset(seed=self.seed + 10_000)
-        returns: list[torch.Tensor] = []
-        successes: list[torch.Tensor] = []
-        done_count = 0
-        while done_count < episodes:
-            logits, _ = self.model(obs)
-            action = logits.argmax(-1) if deterministic else Categorical(logits=logits).sample()
-            obs, _, _, _, info = env.step(action)
-            ended = info["_episode"]
-            returns.append(info["episode_return"][ended])
-            successes.append(info["success"][ended])
-            done_count += int(ended.sum())
-        ret = torch.cat(returns)[:episodes].float()
-        succ = torch.cat(successes)[:episodes].float()
-        return {
-            "episodes": episodes,
-            "mean_return": float(ret.mean()),
-            "success_rate": float(succ.mean()),
-            "success_se": math.sqrt(float(succ.mean()) * (1 - float(succ.mean())) / episodes),
-        }

@@ -209,17 +209,10 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         "optimize_memory_usage": Field("bool"),
     },
     "device_ppo": {
-        "n_steps": _positive_int(),
+        **_ON_POLICY,
         "batch_size": _positive_int(),
         "n_epochs": _positive_int(),
-        "learning_rate": Field("schedule", above=0.0),
-        "gamma": _fraction(0.99),
-        "gae_lambda": _fraction(0.95),
-        "clip_range": Field("float", above=0.0),
-        "ent_coef": Field("float", low=0.0),
-        "vf_coef": Field("float", low=0.0),
-        "max_grad_norm": Field("float", above=0.0),
-        "normalize_advantage": Field("bool"),
+        "clip_range": Field("float", above=0.0),  # a constant: no schedule on device
     },
 }
 

@@ -23,6 +23,12 @@ from envs.toy.targets import check_canvas
 INSIDE = HALF_SIZE + 0.5  # a point within this of the centre (per axis) is in the square
 
 
+def _check(bins: int, canvas: int) -> None:
+    check_canvas(canvas)
+    if not isinstance(bins, int) or not 2 <= bins <= canvas:
+        raise ValueError(f"bins must be an integer in [2, canvas={canvas}], got {bins!r}")
+
+
 def _cell_centres(actions, bins: int, canvas: int):
     """Pixel (x, y) at the centre of each action's cell; works on tensors and arrays."""
     size = canvas / bins
@@ -40,9 +46,7 @@ class PointEnv(TorchVectorEnv):
     """The pointing task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
     def __init__(self, num_envs: int = 1, *, bins: int = 16, canvas: int = 64, **kwargs: Any):
-        check_canvas(canvas)
-        if not isinstance(bins, int) or not 2 <= bins <= canvas:
-            raise ValueError(f"bins must be an integer in [2, canvas={canvas}], got {bins!r}")
+        _check(bins, canvas)
         self.bins = bins
         self.single_observation_space = spaces.Box(0, 255, (1, canvas, canvas), np.uint8)
         self.single_action_space = spaces.Discrete(bins * bins)
@@ -78,9 +82,8 @@ class PointNumpyEnv(NumpyToyEnv):
     def __init__(
         self, bins: int = 16, canvas: int = 64, split: str = "quadrant", part: str = "train"
     ):
+        _check(bins, canvas)
         super().__init__(canvas, split, part)
-        if not isinstance(bins, int) or not 2 <= bins <= canvas:
-            raise ValueError(f"bins must be an integer in [2, canvas={canvas}], got {bins!r}")
         self.bins = bins
         self.observation_space = spaces.Box(0, 255, (1, canvas, canvas), np.uint8)
         self.action_space = spaces.Discrete(bins * bins)
