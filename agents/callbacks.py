@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import csv
-import signal
 import time
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from tqdm import tqdm
 
-from coordrl.runs import (
-    EPISODE_COLUMNS,
-    EPISODES_CSV,
-    atomic_dir,
-    checkpoint_dir,
-    list_checkpoints,
-    prune_checkpoints,
-)
+from agents.signals import StopSignals
+from coordrl.runs import EPISODE_COLUMNS, EPISODES_CSV, list_checkpoints, write_checkpoint
 
 
 class ProgressBar(BaseCallback):
@@ -91,15 +83,13 @@ class EpisodeLog(BaseCallback):
 
 def save_checkpoint(model, run_dir: Path, keep: int) -> Path:
     """Save the agent (and a DQN's replay buffer) as one atomic checkpoint directory."""
-    target = checkpoint_dir(run_dir, model.num_timesteps)
-    if target.exists():
-        return target
-    with atomic_dir(target) as tmp:
-        model.save(tmp / "model.zip")
+
+    def write(folder: Path) -> None:
+        model.save(folder / "model.zip")
         if isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
-            model.save_replay_buffer(tmp / "replay_buffer.pkl")
-    prune_checkpoints(run_dir, keep)
-    return target
+            model.save_replay_buffer(folder / "replay_buffer.pkl")
+
+    return write_checkpoint(run_dir, model.num_timesteps, keep, write)
 
 
 class Checkpointer(BaseCallback):
@@ -125,23 +115,15 @@ class Checkpointer(BaseCallback):
 class GracefulStop(BaseCallback):
     """Turn SIGINT / SIGTERM into a clean stop of ``learn()``, so the caller can checkpoint."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
     def __init__(self) -> None:
         super().__init__()
-        self.received: int | None = None
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received = signum
+        self.signals = StopSignals()
 
     def _on_training_start(self) -> None:
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
+        self.signals.__enter__()
 
     def _on_step(self) -> bool:
-        return self.received is None
+        return self.signals.received is None
 
     def _on_training_end(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        self.signals.__exit__()

@@ -10,10 +10,8 @@ thousand per second, so they are logged per rollout rather than one by one.
 from __future__ import annotations
 
 import csv
-import signal
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import gymnasium as gym
@@ -24,16 +22,15 @@ from tqdm import tqdm
 import envs.toy  # noqa: F401  (registers the coordrl/* ids)
 from agents.device_ppo import DevicePPO, PPOSettings, RolloutStats
 from agents.outcome import TrainOutcome
+from agents.signals import StopSignals
 from coordrl.config import SCHEDULE, RunConfig, dump_config
 from coordrl.device import resolve_device
 from coordrl.runs import (
     CONFIG_FILE,
-    atomic_dir,
     atomic_path,
-    checkpoint_dir,
-    list_checkpoints,
-    prune_checkpoints,
+    load_newest_checkpoint,
     truncate_log,
+    write_checkpoint,
 )
 
 ROLLOUTS_CSV = "rollouts.csv"
@@ -80,55 +77,32 @@ def build_agent(config: RunConfig, env) -> DevicePPO:
 
 def save_state(agent: DevicePPO, run_dir: Path, keep: int) -> Path:
     """Checkpoint everything a resumed run needs, as one atomic directory."""
-    target = checkpoint_dir(run_dir, agent.num_timesteps)
-    if target.exists():
-        return target
     state = {
         "model": agent.model.state_dict(),
         "optimizer": agent.optimizer.state_dict(),
         "num_timesteps": agent.num_timesteps,
         "torch_rng": torch.get_rng_state(),
     }
-    with atomic_dir(target) as tmp:
-        torch.save(state, tmp / STATE_PT)
-    prune_checkpoints(run_dir, keep)
-    return target
+    return write_checkpoint(
+        run_dir, agent.num_timesteps, keep, lambda folder: torch.save(state, folder / STATE_PT)
+    )
 
 
 def load_state(agent: DevicePPO, run_dir: Path) -> int:
     """Restore the newest readable checkpoint into ``agent``; its step, or 0 if none."""
-    for step, path in reversed(list_checkpoints(run_dir)):
-        try:
-            state = torch.load(path / STATE_PT, map_location=agent.device, weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:
-            print(f"warning: skipping unreadable checkpoint {path}: {exc}")
-            continue
-        agent.model.load_state_dict(state["model"])
-        agent.optimizer.load_state_dict(state["optimizer"])
-        agent.num_timesteps = int(state["num_timesteps"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        return step  # the env is reseeded from seed + step when learning goes on
-    return 0
 
+    def load(path: Path) -> dict[str, Any]:
+        return torch.load(path / STATE_PT, map_location=agent.device, weights_only=True)
 
-class _Stop:
-    """SIGINT / SIGTERM -> a flag the training loop checks between rollouts."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-
-    def __enter__(self) -> _Stop:
-        self._previous = {
-            sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        return self
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received = signum
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+    loaded = load_newest_checkpoint(run_dir, load)
+    if loaded is None:
+        return 0
+    state, step = loaded
+    agent.model.load_state_dict(state["model"])
+    agent.optimizer.load_state_dict(state["optimizer"])
+    agent.num_timesteps = int(state["num_timesteps"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    return step  # the env is reseeded from seed + step when learning goes on
 
 
 def train_device_ppo(config: RunConfig, run_dir: Path, *, resume: bool = False):
@@ -152,7 +126,7 @@ def train_device_ppo(config: RunConfig, run_dir: Path, *, resume: bool = False):
     bar = tqdm(total=config.timesteps, initial=agent.num_timesteps, unit="step", smoothing=0)
     start, last_checkpoint, recent = time.time(), step, None
 
-    with _Stop() as stop:
+    with StopSignals() as stop:
 
         def on_rollout(stats: RolloutStats) -> bool:
             nonlocal last_checkpoint, recent
@@ -191,8 +165,7 @@ def train_device_ppo(config: RunConfig, run_dir: Path, *, resume: bool = False):
             log.close()
     checkpoint = save_state(agent, run_dir, config.keep_checkpoints)
     if stop.received is not None:
-        name = signal.Signals(stop.received).name
-        print(f"{name} received: checkpoint at step {agent.num_timesteps} in {checkpoint}")
+        print(f"{stop.name} received: checkpoint at step {agent.num_timesteps} in {checkpoint}")
         return TrainOutcome(run_dir, agent.num_timesteps, False, checkpoint, recent)
     with atomic_path(run_dir / MODEL_PT) as tmp:
         torch.save({"model": agent.model.state_dict()}, tmp)

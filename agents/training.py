@@ -7,8 +7,6 @@ most recent few, each written atomically) and, once finished, ``model.zip``.
 
 from __future__ import annotations
 
-import signal
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ from coordrl.runs import (
     atomic_path,
     is_run_dir,
     list_checkpoints,
+    load_newest_checkpoint,
     truncate_log,
 )
 from envs.atari import make_vec_env
@@ -61,16 +60,14 @@ def read_run_config(run_dir: Path) -> RunConfig:
 
 def _load_latest(config: RunConfig, run_dir: Path, env, device) -> tuple[BaseAlgorithm, int] | None:
     """The newest checkpoint that loads (a damaged one is skipped with a warning), or None."""
-    for step, path in reversed(list_checkpoints(run_dir)):
-        try:
-            model = load_algorithm(config.algo, path / "model.zip", env, device)
-            if isinstance(model, OffPolicyAlgorithm) and (path / "replay_buffer.pkl").exists():
-                model.load_replay_buffer(path / "replay_buffer.pkl")
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            print(f"warning: skipping unreadable checkpoint {path}: {exc}")
-            continue
-        return model, step
-    return None
+
+    def load(path: Path) -> BaseAlgorithm:
+        model = load_algorithm(config.algo, path / "model.zip", env, device)
+        if isinstance(model, OffPolicyAlgorithm) and (path / "replay_buffer.pkl").exists():
+            model.load_replay_buffer(path / "replay_buffer.pkl")
+        return model
+
+    return load_newest_checkpoint(run_dir, load)
 
 
 def preflight(config: RunConfig) -> None:
@@ -148,10 +145,10 @@ def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOut
         model.logger.close()
         scores = [info["r"] for info in model.ep_info_buffer]
         recent = float(np.mean(scores)) if scores else None
-        if stop.received is not None:
+        if stop.signals.received is not None:
             checkpoint = save_checkpoint(model, run_dir, config.keep_checkpoints)
-            name = signal.Signals(stop.received).name
-            print(f"{name} received: checkpoint at step {model.num_timesteps} in {checkpoint}")
+            step = model.num_timesteps
+            print(f"{stop.signals.name} received: checkpoint at step {step} in {checkpoint}")
             return TrainOutcome(run_dir, model.num_timesteps, False, checkpoint, recent)
         checkpoint = save_checkpoint(model, run_dir, config.keep_checkpoints)  # to extend later
         with atomic_path(run_dir / MODEL_FILE) as tmp, tmp.open("wb") as f:

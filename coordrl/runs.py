@@ -6,9 +6,13 @@ import csv
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -88,6 +92,34 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
         if match and child.is_dir():
             found.append((int(match[1]), child))
     return sorted(found)
+
+
+def write_checkpoint(
+    run_dir: str | Path, step: int, keep: int, write: Callable[[Path], None]
+) -> Path:
+    """Checkpoint ``step``: ``write`` fills a temporary directory that is then renamed into
+    place (complete or absent, never half-written); only the newest ``keep`` are kept."""
+    target = checkpoint_dir(run_dir, step)
+    if not target.exists():
+        with atomic_dir(target) as tmp:
+            write(tmp)
+        prune_checkpoints(run_dir, keep)
+    return target
+
+
+# What reading a damaged checkpoint raises (torch.load, SB3's zip loader, pickle).
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile)
+
+
+def load_newest_checkpoint(run_dir: str | Path, load: Callable[[Path], T]) -> tuple[T, int] | None:
+    """``load`` the newest checkpoint that reads, skipping damaged ones with a warning;
+    (what it returned, its step), or None when no checkpoint reads."""
+    for step, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return load(path), step
+        except UNREADABLE as exc:
+            print(f"warning: skipping unreadable checkpoint {path}: {exc}")
+    return None
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:

@@ -42,3 +42,24 @@ def test_truncate_log_drops_rows_after_the_step_and_keeps_the_header(tmp_path):
     assert log.read_text().splitlines() == ["step,score"]
     truncate_log(tmp_path / "absent.csv", 5)  # nothing to do
     assert not (tmp_path / "absent.csv").exists()
+
+
+def test_checkpoints_are_whole_pruned_and_the_newest_readable_one_loads(tmp_path, capsys):
+    from coordrl.runs import list_checkpoints, load_newest_checkpoint, write_checkpoint
+
+    for step in (10, 20, 30):
+        write_checkpoint(tmp_path, step, 2, lambda d, s=step: (d / "x").write_text(str(s)))
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [20, 30]
+
+    def dies(folder):
+        (folder / "x").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_checkpoint(tmp_path, 40, 2, dies)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [20, 30]
+    (list_checkpoints(tmp_path)[-1][1] / "x").write_text("garbage")
+    loaded = load_newest_checkpoint(tmp_path, lambda d: int((d / "x").read_text()))
+    assert loaded == (20, 20)
+    assert "skipping unreadable checkpoint" in capsys.readouterr().out
+    assert load_newest_checkpoint(tmp_path / "none", lambda d: 1) is None
