@@ -150,7 +150,7 @@ class AleVecEnv(BatchedVecEnv):
         lives = info["lives"].astype(np.int64)
         life_lost = (lives < self._lives) & ~game_over
         dones = game_over | (life_lost if self.terminal_on_life_loss else False)
-        infos: list[dict[str, Any]] = [{"lives": int(n)} for n in lives]
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for i in np.flatnonzero(dones):
             infos[i]["terminal_observation"] = info["final_obs"][i] if game_over[i] else obs[i]
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
