@@ -110,6 +110,8 @@ class DevicePPO:
     ) -> None:
         self.env, self.settings = env, settings
         self.device = env.device
+        if env.truncates:
+            env.final_obs = True  # time-limit cuts are bootstrapped from the last observation
         torch.manual_seed(seed)
         self.model = ActorCritic(
             env.single_observation_space,

@@ -59,7 +59,6 @@ def make_toy_env(config: RunConfig, device: torch.device, part: str = "train"):
         num_envs=config.n_envs,
         device=device,
         part=part,
-        final_obs=config.env == "coordrl/Navigate-v0",  # to bootstrap time-limit cuts
         **config.env_kwargs,
     )
 

@@ -62,3 +62,10 @@ def test_rollout_buffers_live_on_the_env_device():
 def test_batch_size_must_divide_the_rollout():
     with pytest.raises(ValueError, match="multiple of batch_size"):
         DevicePPO(PointEnv(3, canvas=36), PPOSettings(n_steps=5, batch_size=4))
+
+
+def test_time_limited_envs_hand_over_their_last_observation_for_bootstrapping():
+    assert DevicePPO(NavigateEnv(4, canvas=36), PPOSettings(n_steps=8, batch_size=32)).env.final_obs
+    assert not DevicePPO(
+        PointEnv(4, canvas=36), PPOSettings(n_steps=8, batch_size=32)
+    ).env.final_obs

@@ -29,6 +29,7 @@ class TorchVectorEnv(VectorEnv):
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}  # noqa: RUF012
+    truncates = False  # whether episodes can be cut by a time limit (then learners bootstrap)
 
     def __init__(
         self,

@@ -58,6 +58,8 @@ def _dot_factors(pixels: torch.Tensor, centres: torch.Tensor):
 class NavigateEnv(TorchVectorEnv):
     """The navigation task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
+    truncates = True
+
     def __init__(
         self,
         num_envs: int = 1,
