@@ -17,16 +17,13 @@ alike; each figure is the median over rounds.
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from ale_py.vector_env import AtariVectorEnv
 from stable_baselines3 import PPO
-from tqdm import tqdm
+from timing import interleaved_rates
 
 from agents.builders import build_algorithm, schedule
 from coordrl.config import load_config
@@ -34,22 +31,6 @@ from coordrl.device import resolve_device
 from envs.atari import game_name, make_vec_env, resolve_env_id
 
 PPO_CONFIG = "configs/atari/ppo.yaml"
-
-
-def interleaved_rates(
-    contenders: dict[str, Callable[[], int]], rounds: int, label: str
-) -> dict[str, float]:
-    """Median steps per second of each contender (a callable returning the steps it took)."""
-    names = list(contenders)
-    for fn in contenders.values():  # warm-up
-        fn()
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    for r in tqdm(range(rounds), desc=label, file=sys.stderr, leave=False):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            start = time.perf_counter()
-            steps = contenders[name]()
-            rates[name].append(steps / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def random_steps(env, n_envs: int, n_actions: int, steps: int) -> Callable[[], int]:

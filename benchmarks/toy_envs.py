@@ -11,15 +11,13 @@ Prints:
     SB3 adapter, both with configs/toy/point.yaml's network, envs and hyperparameters
     (the experiment's; the learning rate held constant) (target >= 2x on a CPU,
     >= 10x on a GPU; on a GPU the on-device PPO should pass 200k steps/s).
-Contenders alternate in rounds; each figure is the median over rounds.
+Contenders run in interleaved rounds (order rotated each round); each figure is the
+median over rounds.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -27,7 +25,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
-from tqdm import tqdm
+from timing import interleaved_rates
 
 import envs.toy
 from agents.device_ppo import DevicePPO
@@ -38,19 +36,6 @@ from coordrl.extractors import make_policy_kwargs
 from envs.toy.sb3 import SB3VecEnv
 
 POINT_CONFIG = "configs/toy/point.yaml"
-
-
-def median_rates(contenders: dict[str, Callable[[], int]], rounds: int, label: str) -> dict:
-    """Median steps per second of each contender (a callable returning the steps it took)."""
-    for fn in contenders.values():
-        fn()  # warm-up
-    rates: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in tqdm(range(rounds), desc=label, file=sys.stderr, leave=False):
-        for name, fn in contenders.items():
-            start = time.perf_counter()
-            steps = fn()
-            rates[name].append(steps / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def torch_env_steps(env_id: str, n: int, device, steps: int) -> Callable[[], int]:
@@ -99,7 +84,7 @@ def env_table(args, device) -> list[tuple[str, int, float, float]]:
                 "torch": torch_env_steps(env_id, n, device, steps_for(n, args.torch_budget)),
                 "numpy": numpy_env_steps(env_id, n, steps_for(n, args.numpy_budget)),
             }
-            rates = median_rates(contenders, args.rounds, f"{task} N={n}")
+            rates = interleaved_rates(contenders, args.rounds, f"{task} N={n}")
             rows.append((task, n, rates["torch"], rates["numpy"]))
     return rows
 
@@ -142,7 +127,7 @@ def training_rates(args, device) -> dict[str, float]:
         return theirs.num_timesteps - before
 
     label = f"PPO training, {config.n_envs} envs x {settings.n_steps} steps"
-    return median_rates(
+    return interleaved_rates(
         {"on-device PPO": run_ours, "SB3 PPO via the adapter": run_theirs}, args.rounds, label
     )
 
