@@ -279,7 +279,7 @@ def train_command(args: argparse.Namespace) -> None:
     from agents.training import RunError, preflight, read_run_config, train
     from coordrl.config import ConfigError, is_toy_env, load_config, merge, validate
     from coordrl.device import resolve_device
-    from coordrl.runs import fresh_run_dir, is_run_dir
+    from coordrl.runs import CONFIG_FILE, fresh_run_dir, is_run_dir
     from envs.atari import resolve_env_id
 
     try:
@@ -316,7 +316,7 @@ def train_command(args: argparse.Namespace) -> None:
         game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
         name = f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
         default = Path("runs") / family / name
-        run_dir = Path(args.run_dir) if args.run_dir else fresh_run_dir(default, "config.yaml")
+        run_dir = Path(args.run_dir) if args.run_dir else fresh_run_dir(default, CONFIG_FILE)
         if is_run_dir(run_dir):
             raise UserError(f"{run_dir} already holds a run: --resume it or pick another --run-dir")
     writable_dir(run_dir)
