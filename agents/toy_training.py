@@ -163,7 +163,7 @@ def train_device_ppo(config: RunConfig, run_dir: Path, *, resume: bool = False):
             writer.close()
             log.close()
     checkpoint = save_state(agent, run_dir, config.keep_checkpoints)
-    if stop.received is not None:
+    if stop.received is not None and agent.num_timesteps < config.timesteps:
         print(f"{stop.name} received: checkpoint at step {agent.num_timesteps} in {checkpoint}")
         return TrainOutcome(run_dir, agent.num_timesteps, False, checkpoint, recent)
     with atomic_path(run_dir / MODEL_PT) as tmp:

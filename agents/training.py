@@ -145,7 +145,7 @@ def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOut
         model.logger.close()
         scores = [info["r"] for info in model.ep_info_buffer]
         recent = float(np.mean(scores)) if scores else None
-        if stop.signals.received is not None:
+        if stop.signals.received is not None and model.num_timesteps < config.timesteps:
             checkpoint = save_checkpoint(model, run_dir, config.keep_checkpoints)
             step = model.num_timesteps
             print(f"{stop.signals.name} received: checkpoint at step {step} in {checkpoint}")

@@ -220,3 +220,17 @@ def test_resuming_a_run_killed_before_its_first_checkpoint_starts_it_over(tmp_pa
     assert outcome.finished and outcome.timesteps == 128
     steps = episode_steps(run_dir)
     assert steps == sorted(steps)
+
+
+def test_a_signal_after_the_last_step_still_finishes_the_run(tmp_path, monkeypatch):
+    from agents.signals import StopSignals
+
+    restore = StopSignals.__exit__
+
+    def late_signal(self, *exc):  # SIGTERM lands while learn() is returning
+        self.received = signal.SIGTERM
+        restore(self, *exc)
+
+    monkeypatch.setattr(StopSignals, "__exit__", late_signal)
+    outcome = train(validate(tiny_config("ppo", timesteps=64), "test"), tmp_path / "run")
+    assert outcome.finished and (tmp_path / "run" / "model.zip").is_file()
