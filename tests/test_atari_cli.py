@@ -15,6 +15,7 @@ import yaml
 from atari_helpers import write_config
 
 from coordrl import cli
+from coordrl.commands import train as train_command
 from coordrl.runs import list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def test_train_prints_where_the_run_and_curves_are(tmp_path, capsys, monkeypatch
 
 def test_no_arguments_is_a_short_coordconv_quick_start(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "QUICK_START", {"timesteps": 128, "checkpoint_every": 64})
+    monkeypatch.setattr(train_command, "QUICK_START", {"timesteps": 128, "checkpoint_every": 64})
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     code, out, _ = run(capsys, "train")
     assert code == 0

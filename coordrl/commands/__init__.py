@@ -1,0 +1,1 @@
+"""One module per ``coordrl`` subcommand, each with ``add_parser(subparsers)``."""

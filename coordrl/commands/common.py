@@ -1,0 +1,58 @@
+"""What every ``coordrl`` subcommand shares: one-line user errors, argument types, paths."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+USER_ERROR = 2
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: reported as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: ...`` and exit code 2, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(USER_ERROR)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and check that files can be written there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".coordrl-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+# ---------------------------------------------------------------- coordrl toy ...

@@ -1,0 +1,135 @@
+"""``coordrl train``: one run directory from a config, a fresh run or a resumed one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from coordrl.commands.common import REPO_ROOT, UserError, positive_int, writable_dir
+from coordrl.config import RunConfig, is_toy_env
+
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "atari" / "ppo.yaml"
+QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
+RESUMABLE_CHANGES = ("timesteps", "device")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    from coordrl.config import parse_overrides
+
+    overrides = parse_overrides(args.set)
+    flags = {
+        "env": args.env,
+        "arch": args.arch,
+        "seed": args.seed,
+        "timesteps": args.timesteps,
+        "n_envs": args.n_envs,
+        "device": args.device,
+    }
+    overrides.update({key: value for key, value in flags.items() if value is not None})
+    return overrides
+
+
+def default_run_name(config: RunConfig) -> str:
+    """``atari/Breakout-ppo-coordconv-seed0`` or ``toyrl/Point-device_ppo-conv-seed3``."""
+    family = "toyrl" if is_toy_env(config.env) else "atari"
+    game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
+    return f"{family}/{game}-{config.algo}-{config.arch}-seed{config.seed}"
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from agents.training import RunError, preflight, read_run_config, train
+    from coordrl.config import ConfigError, load_config, merge, validate
+    from coordrl.device import resolve_device
+    from coordrl.runs import CONFIG_FILE, fresh_run_dir, is_run_dir
+    from envs.atari import resolve_env_id
+
+    try:
+        overrides = _train_overrides(args)
+        if args.resume is not None:
+            run_dir = Path(args.resume)
+            config = read_run_config(run_dir)
+            changed = sorted(set(overrides) - set(RESUMABLE_CHANGES))
+            if changed or args.config is not None:
+                raise UserError(
+                    f"--resume continues a run with its own config; only --timesteps and "
+                    f"--device may change (got {', '.join(changed) or '--config'})"
+                )
+            config = validate(merge(config.to_dict(), overrides), "command line")
+        else:
+            quick = args.config is None and not overrides
+            config_path = Path(args.config) if args.config else DEFAULT_CONFIG
+            if quick:
+                overrides = dict(QUICK_START)
+                print(
+                    f"quick start: {config_path.relative_to(REPO_ROOT)} with CoordConv for "
+                    f"{QUICK_START['timesteps']:,} steps (pass --config for a full run)"
+                )
+            config = load_config(config_path, overrides)
+        if not is_toy_env(config.env):
+            config = config.replace(env=resolve_env_id(config.env))
+        device = resolve_device(config.device)
+        preflight(config)
+    except (ConfigError, RunError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+    if args.resume is None:
+        default = Path("runs") / default_run_name(config)
+        run_dir = Path(args.run_dir) if args.run_dir else fresh_run_dir(default, CONFIG_FILE)
+        if is_run_dir(run_dir):
+            raise UserError(f"{run_dir} already holds a run: --resume it or pick another --run-dir")
+    writable_dir(run_dir)
+    verb = "resuming" if args.resume else "training"
+    print(
+        f"{verb} {config.algo.upper()} ({config.arch}) on {config.env} for {config.timesteps:,} "
+        f"steps, {config.n_envs} envs, {device} -> {run_dir}"
+    )
+    try:
+        outcome = train(config, run_dir, resume=args.resume is not None)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+    score = (
+        "" if outcome.recent_score is None else f", recent mean score {outcome.recent_score:.1f}"
+    )
+    if not outcome.finished:
+        print(
+            f"stopped at step {outcome.timesteps:,}{score}; go on: coordrl train --resume {run_dir}"
+        )
+        return
+    print(f"done: {outcome.timesteps:,} steps{score}")
+    if config.algo == "device_ppo":
+        print(f"run: {run_dir} (model.pt, config.yaml, rollouts.csv, checkpoints/)")
+    else:
+        print(f"run: {run_dir} (model.zip, config.yaml, episodes.csv, checkpoints/)")
+    print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+    if is_toy_env(config.env):
+        print(f"evaluate on held-out positions: coordrl evaluate {run_dir}")
+    else:
+        print(f"evaluate: coordrl evaluate {run_dir} --episodes 10 --video {run_dir / 'videos'}")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train an agent: Atari or a toy env (no arguments: a short CoordConv PPO run)",
+        description="Train an agent (SB3 on Atari or the toy envs, or the on-device PPO on "
+        "the toy envs) into a run directory.",
+    )
+    train.add_argument("--config", help="YAML config (default: configs/atari/ppo.yaml)")
+    train.add_argument("--env", help="ALE/<Game>-v5 or <Game> (e.g. Breakout), or coordrl/...")
+    arch = train.add_mutually_exclusive_group()
+    arch.add_argument("--coordconv", dest="arch", action="store_const", const="coordconv")
+    arch.add_argument("--conv", dest="arch", action="store_const", const="conv")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--timesteps", type=positive_int, help="total env steps")
+    train.add_argument("--n-envs", type=positive_int)
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--run-dir", help="default: runs/atari/<game>-<algo>-<arch>-seed<seed>")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set hyperparams.n_steps=64 (repeatable)",
+    )
+    train.add_argument("--resume", metavar="RUN_DIR", help="go on from the run's last checkpoint")
+    train.set_defaults(func=train_command)
