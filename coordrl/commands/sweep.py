@@ -1,9 +1,106 @@
-"""``coordrl sweep``: a grid of runs, locally or on Ray Tune."""
+"""``coordrl sweep``: a grid of runs from a sweep file, on this machine or on Ray Tune."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+from coordrl.commands.common import UserError, positive_int, writable_dir
+
+INTERRUPTED = 130
+FAILED = 1
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from agents.outcome import RunError
+    from agents.sweep import is_done, run_local, write_results
+    from agents.training import preflight
+    from coordrl.config import ConfigError
+    from coordrl.sweeps import load_sweep
+
+    path = Path(args.sweep)
+    if not path.is_file():
+        raise UserError(f"no such sweep file: {path}")
+    try:
+        sweep = load_sweep(path)
+        for trial in sweep.trials:
+            preflight(trial.config)
+    except (ConfigError, RunError) as exc:
+        raise UserError(str(exc)) from None
+    writable_dir(sweep.out)
+    if args.ray_address is not None:
+        _connect_ray(args.ray_address or None)
+    done = sum(is_done(trial, sweep.evaluate) for trial in sweep.trials)
+    use_ray = args.ray_address is not None
+    where = "Ray Tune" if use_ray else f"this machine, {args.max_concurrent or 'auto'} at once"
+    print(
+        f"{len(sweep.trials)} trials ({done} already done, skipped) -> {sweep.out} ({where}; "
+        f"each {sweep.cpus:g} CPU, {sweep.gpus:g} GPU)"
+    )
+    bar = tqdm(total=len(sweep.trials), unit="trial", dynamic_ncols=True)
+
+    def on_result(result) -> None:
+        bar.update(1)
+        if result.status in ("failed", "interrupted"):
+            bar.write(f"{result.status}: {result.name}: {result.message}", file=sys.stderr)
+
+    if use_ray:
+        from agents.sweep_ray import run_ray
+
+        results = run_ray(sweep, args.max_concurrent, on_result)
+    else:
+        concurrent = args.max_concurrent or max(1, int((os.cpu_count() or 1) // sweep.cpus))
+        results = run_local(sweep, concurrent, on_result)
+    bar.close()
+    table = write_results(sweep, results)
+    counts = Counter(result.status for result in results)
+    print(", ".join(f"{counts[s]} {s}" for s in ("finished", "skipped", "interrupted", "failed")))
+    print(f"trials: {table}")
+    print(f"compare them: coordrl compare {sweep.out} --out {sweep.out / 'compare'}")
+    if counts["interrupted"]:
+        print(f"interrupted: re-run `coordrl sweep {path}` to resume", file=sys.stderr)
+        return INTERRUPTED
+    if counts["failed"]:
+        print(f"{counts['failed']} trial(s) failed (see above and {table})", file=sys.stderr)
+        return FAILED
+    return 0
+
+
+def _connect_ray(address: str | None) -> None:
+    try:
+        from agents.sweep_ray import connect
+    except ImportError:
+        raise UserError("Ray is not installed: pip install -e '.[ray]'") from None
+    try:
+        connect(address)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot reach Ray at {address or 'RAY_ADDRESS'}: {first}") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    pass
+    sweep = subparsers.add_parser(
+        "sweep",
+        help="run a grid of trials (env x algo x arch x seed ...) locally or on Ray",
+        description="Expand a sweep file's grid and run each trial as an ordinary run "
+        "directory. Re-running skips finished trials and resumes interrupted ones.",
+    )
+    sweep.add_argument("sweep", help="sweep file, e.g. configs/sweeps/toyrl-point.yaml")
+    sweep.add_argument(
+        "--ray-address",
+        nargs="?",
+        const="",
+        help="run on Ray Tune: 'auto' (the cluster this node belongs to), ray://HOST:10001, "
+        "'local' (a private Ray here); bare flag: $RAY_ADDRESS or a new local Ray",
+    )
+    sweep.add_argument(
+        "--max-concurrent",
+        type=positive_int,
+        help="trials at once (default: CPUs / cpus per trial here; Ray: as resources allow)",
+    )
+    sweep.set_defaults(func=sweep_command)
