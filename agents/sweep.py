@@ -23,12 +23,11 @@ from typing import Any
 
 from agents.signals import StopSignals
 from coordrl.config import RunConfig, dump_config, load_config
-from coordrl.runs import CONFIG_FILE, EVAL_DIR, atomic_path, is_run_dir
+from coordrl.runs import CONFIG_FILE, EVAL_DIR, MODEL_FILES, atomic_path, is_run_dir
 from coordrl.sweeps import Sweep, Trial
 
 LOG_FILE = "sweep.log"  # the trial's commands and everything they printed, appended
 EVAL_FILE = "sweep.json"  # under the run's eval/: the evaluation the sweep asked for
-MODEL_NAMES = ("model.zip", "model.pt")
 # settings a re-run may change on an existing trial (the rest would make it another run)
 RESUMABLE = ("timesteps", "device")
 STATUSES = ("finished", "skipped", "interrupted", "failed")
@@ -81,7 +80,7 @@ class Stopper:
 
 
 def is_finished(run_dir: Path) -> bool:
-    return any((run_dir / name).is_file() for name in MODEL_NAMES)
+    return any((run_dir / name).is_file() for name in MODEL_FILES)
 
 
 def is_done(trial: Trial, evaluate: Mapping[str, Any] | None) -> bool:

@@ -27,13 +27,13 @@ from coordrl.config import SCHEDULE, RunConfig, dump_config
 from coordrl.device import resolve_device
 from coordrl.runs import (
     CONFIG_FILE,
+    ROLLOUTS_CSV,
     atomic_path,
     load_newest_checkpoint,
     truncate_log,
     write_checkpoint,
 )
 
-ROLLOUTS_CSV = "rollouts.csv"
 ROLLOUT_COLUMNS = ("step", "episodes", "mean_return", "success_rate", "sps", "time")
 MODEL_PT = "model.pt"
 STATE_PT = "state.pt"

@@ -107,10 +107,8 @@ def _trial_name(config: RunConfig, values: Mapping[str, Any]) -> str:
     game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
     name = f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
     for key, value in values.items():
-        if key not in NAMED_KEYS and key != "config":
+        if key not in NAMED_KEYS and key != "config":  # a config's env and algo are named
             name += f"-{key.split('.')[-1]}={value}"
-        elif key == "config":
-            name += f"-{Path(str(value)).stem}"
     return _UNSAFE.sub("_", name)
 
 

@@ -48,12 +48,23 @@ def test_final_scores_are_the_last_games_averaged_then_compared_over_seeds(tmp_p
     with (tmp_path / "out" / "table.csv").open() as f:
         rows = {r["arch"]: r for r in csv.DictReader(f)}
     assert float(rows["coordconv"]["final_mean"]) == pytest.approx(20.0)
-    assert float(rows["coordconv"]["final_std"]) == pytest.approx(np.std([10, 20, 30]))
+    assert float(rows["coordconv"]["final_std"]) == pytest.approx(np.std([10, 20, 30], ddof=1))
     assert rows["coordconv"]["final_per_run"] == "10.0;20.0;30.0"
     assert float(rows["conv"]["final_mean"]) == pytest.approx(1.0)
     assert rows["conv"]["eval_runs"] == "1" and float(rows["conv"]["eval_mean"]) == 4.0
-    assert "| ALE/Breakout-v5 | ppo | coordconv | 3 | 1,000 | 20.0 +- 8.2 |" in out
-    assert (tmp_path / "out" / "curves.png").stat().st_size > 10_000
+    assert "| ALE/Breakout-v5 | ppo | coordconv | 3 | 1,000 | 20.0 +- 10.0 |" in out
+    # human-normalised: Breakout's random 1.7 and human 30.5
+    assert float(rows["coordconv"]["normalised_mean"]) == pytest.approx((20 - 1.7) / 28.8)
+    for figure in ("curves", "aggregates", "profiles", "improvement"):
+        assert (tmp_path / "out" / f"{figure}.png").stat().st_size > 10_000, figure
+    with (tmp_path / "out" / "aggregates.csv").open() as f:
+        stats = {(r["arm"], r["statistic"]): r for r in csv.DictReader(f)}
+    mean = stats[("ppo/coordconv", "Mean")]
+    assert float(mean["point"]) == pytest.approx((20 - 1.7) / 28.8)
+    assert float(mean["low"]) < float(mean["point"]) < float(mean["high"])
+    # every coordconv run beats every conv run: P(improvement) = 1
+    assert float(stats[("ppo/coordconv>ppo/conv", "P(improvement)")]["point"]) == 1.0
+    assert "P(ppo/coordconv > ppo/conv) = 1.000" in out
     assert "3 run(s); with fewer than 5 seeds" in err
 
 
@@ -74,5 +85,89 @@ def test_not_runs_and_runs_without_games_are_errors(tmp_path, capsys):
     assert code == 2 and "no such run directory" in err
     run = fake_run(tmp_path / "runs", "conv", 0, [])
     code, _, err = compare(capsys, run, "--out", tmp_path / "out")
-    assert code == 2 and "no finished games" in err
+    assert code == 2 and "no finished episodes" in err
     assert not (tmp_path / "out").exists()
+
+
+def fake_toy_run(root, arch: str, seed: int, success: list[float], held_out: float | None = None):
+    """A toy RL run as the on-device PPO leaves it: rollouts.csv, a checkpoint, model.pt."""
+    run = root / f"Point-{arch}-seed{seed}"
+    run.mkdir(parents=True)
+    config = {"algo": "device_ppo", "env": "coordrl/Point-v0", "arch": arch, "seed": seed}
+    dump_config(validate(config, "t"), run / "config.yaml")
+    with (run / "rollouts.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("step", "episodes", "mean_return", "success_rate", "sps", "time"))
+        for i, rate in enumerate(success):
+            writer.writerow(((i + 1) * 100, 100, rate, rate, 1000, i))
+    checkpoint_dir(run, 100 * len(success)).mkdir(parents=True)
+    (run / "model.pt").write_bytes(b"")
+    if held_out is not None:
+        (run / "eval").mkdir()
+        result = {"test": {"success_rate": held_out}, "train": {"success_rate": 0.9}}
+        (run / "eval" / "sweep.json").write_text(json.dumps(result))
+    return run
+
+
+def test_toy_runs_compare_on_held_out_success(tmp_path, capsys):
+    for seed in range(5):
+        fake_toy_run(tmp_path / "runs", "conv", seed, [0.5] * 12, held_out=0.1 + 0.01 * seed)
+        fake_toy_run(tmp_path / "runs", "coordconv", seed, [0.9] * 12, held_out=0.8 + 0.01 * seed)
+    args = (tmp_path / "runs", "--out", tmp_path / "out", "--metric", "eval", "--reps", "2000")
+    code, out, err = compare(capsys, *args)
+    assert code == 0, err
+    assert "held-out success (eval)" in out and "| 0.900 +- 0.000 |" in out
+    with (tmp_path / "out" / "aggregates.csv").open() as f:
+        stats = {(r["arm"], r["statistic"]): float(r["point"]) for r in csv.DictReader(f)}
+    assert stats[("device_ppo/conv", "Mean")] == pytest.approx(0.12)
+    assert stats[("device_ppo/coordconv", "Optimality gap")] == pytest.approx(1 - 0.82)
+    assert stats[("device_ppo/coordconv>device_ppo/conv", "P(improvement)")] == 1.0
+    assert "fewer than 5 seeds" not in err
+
+
+def test_probability_of_improvement_and_interval_widths_have_known_answers():
+    from coordrl.analysis.stats import aggregate_estimates, improvement
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.5, 0.1, size=(10, 3))
+    shifted = improvement(base + 0.5, base, reps=2000)  # every run of X beats every run of Y
+    assert shifted.point == 1.0 and shifted.low > 0.95
+    same = improvement(rng.normal(0.5, 0.1, (10, 3)), rng.normal(0.5, 0.1, (10, 3)), reps=2000)
+    assert 0.35 < same.point < 0.65 and same.low < 0.5 < same.high
+    assert improvement(base, base, reps=500).point == 0.5  # identical runs: exactly a tie
+
+    def width(seeds: int) -> float:
+        scores = rng.normal(0.5, 0.1, size=(seeds, 3))
+        estimate = aggregate_estimates({"arm": scores}, reps=2000)["arm"]["Mean"]
+        assert estimate.low <= scores.mean() <= estimate.high
+        return estimate.high - estimate.low
+
+    assert width(50) < 0.6 * width(5)
+
+
+def test_human_normalised_scores_use_the_cited_references():
+    from coordrl.analysis.atari_scores import game_of, human_normalised
+
+    assert human_normalised("ALE/Breakout-v5", 30.5) == pytest.approx(1.0)
+    assert human_normalised("BreakoutNoFrameskip-v4", 1.7) == pytest.approx(0.0)
+    assert human_normalised("ALE/Pong-v5", -20.7) == pytest.approx(0.0)
+    assert game_of("ALE/MontezumaRevenge-v5") == "MontezumaRevenge"
+    assert human_normalised("ALE/Pacman-v5", 10.0) is None  # not one of the 57
+
+
+def test_bad_comparisons_are_errors_and_write_nothing(tmp_path, capsys):
+    fake_run(tmp_path / "runs", "conv", 0, [1.0] * 5)
+    toy = fake_toy_run(tmp_path / "toy", "conv", 0, [0.5] * 5)
+    code, _, err = compare(capsys, tmp_path / "runs", toy, "--out", tmp_path / "out")
+    assert code == 2 and err.startswith("error: cannot compare Atari runs")
+    code, _, err = compare(capsys, tmp_path / "runs", "--out", tmp_path / "out", "--metric", "eval")
+    assert code == 2 and "has no evaluation" in err
+    assert not (tmp_path / "out").exists()
+    run = tmp_path / "runs" / "conv-seed0"
+    before = sorted(p.name for p in run.iterdir())
+    code, _, err = compare(capsys, tmp_path / "runs", "--out", run)
+    assert code == 2 and "is a run directory" in err
+    assert sorted(p.name for p in run.iterdir()) == before
+    (toy / "rollouts.csv").write_text("step,episodes\n1,oops\n")
+    code, _, err = compare(capsys, toy, "--out", tmp_path / "out")
+    assert code == 2 and "rollouts.csv: unreadable" in err and err.count("\n") == 1

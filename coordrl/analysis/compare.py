@@ -1,9 +1,10 @@
-"""Compare arms (env x algo x arch) over seeds: a table of final and evaluation scores.
+"""Compare arms (env x algo x arch) over seeds: per-env tables and rliable aggregates.
 
-Per run, the final score is the mean true score of its last K training games; each arm
-reports the mean and standard deviation of that over its runs, and the mean of the runs'
-evaluation means where ``coordrl evaluate`` was run. Warnings say when the arms of one
-(env, algo) are not comparable (other steps or hyperparameters) or too few to conclude.
+Per run, the final score is the mean of its last K training games (Atari: true score) or
+rollouts (toy RL: success rate); its evaluation score is the newest ``coordrl evaluate``
+result (Atari: mean game score; toy RL: held-out success). Scores are normalised for the
+aggregates (Atari: human-normalised). Warnings say when the arms of one (env, algo) are
+not comparable (other steps or hyperparameters) or too few to conclude anything.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from coordrl.analysis.atari_scores import human_normalised
 from coordrl.analysis.runs import Run
+from coordrl.analysis.stats import METRICS, Estimate, aggregate_estimates, improvement
 from coordrl.runs import atomic_path
 
 FEW_SEEDS = 5  # below this, say that a difference may be noise
+METRIC_CHOICES = ("final", "eval")
+
+
+class CompareError(ValueError):
+    """Runs that cannot be compared as asked, said in one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,14 +37,52 @@ class Arm:
     arch: str
     runs: tuple[Run, ...]
 
+    @property
+    def kind(self) -> str:
+        return self.runs[0].kind
+
+    @property
+    def label(self) -> str:
+        return f"{self.algo}/{self.arch}"
+
     def final_scores(self, last: int) -> np.ndarray:
         return np.array([run.final_score(last) for run in self.runs])
 
-    def eval_means(self) -> np.ndarray:
-        return np.array([r.evaluation["mean"] for r in self.runs if r.evaluation is not None])
+    def eval_scores(self) -> np.ndarray:
+        return np.array([r.eval_score for r in self.runs if r.eval_score is not None])
+
+    def scores(self, metric: str, last: int) -> np.ndarray:
+        """Per run, in seed order: the final training score or the evaluation score."""
+        if metric == "final":
+            return self.final_scores(last)
+        missing = [str(r.path) for r in self.runs if r.eval_score is None]
+        if missing:
+            raise CompareError(
+                f"--metric eval: {missing[0]} has no evaluation (run coordrl evaluate on it)"
+            )
+        return self.eval_scores()
+
+    def normalised(self, metric: str, last: int) -> np.ndarray:
+        """Scores on a common scale: human-normalised (Atari), success rate (toy RL)."""
+        raw = self.scores(metric, last)
+        if self.kind == "toy":
+            return raw
+        values = [human_normalised(self.env, float(x)) for x in raw]
+        if values[0] is None:
+            raise CompareError(f"{self.env}: no random and human reference scores for this game")
+        return np.array(values)
 
 
 def group_arms(runs: list[Run]) -> list[Arm]:
+    """Runs by (env, algo, arch), seeds in order; Atari and toy runs do not mix."""
+    kinds = {run.kind for run in runs}
+    if len(kinds) > 1:
+        atari = next(r.path for r in runs if r.kind == "atari")
+        toy = next(r.path for r in runs if r.kind == "toy")
+        raise CompareError(
+            f"cannot compare Atari runs ({atari}) with toy RL runs ({toy}): their scores "
+            "mean different things; compare each family on its own"
+        )
     groups: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
         groups[(run.config.env, run.config.algo, run.config.arch)].append(run)
@@ -79,7 +125,7 @@ def _settings(run: Run) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One arm's numbers, as the table shows them."""
+    """One arm's numbers on one env, as the per-env table shows them."""
 
     env: str
     algo: str
@@ -89,6 +135,7 @@ class Row:
     final_mean: float
     final_std: float
     final_per_run: tuple[float, ...]  # in seed order
+    normalised_mean: float | None  # human-normalised final score (Atari)
     eval_mean: float | None
     eval_std: float | None
     eval_runs: int
@@ -98,7 +145,10 @@ def table_rows(arms: list[Arm], last: int) -> list[Row]:
     rows = []
     for arm in arms:
         finals = arm.final_scores(last)
-        evals = arm.eval_means()
+        evals = arm.eval_scores()
+        normalised = (
+            human_normalised(arm.env, float(finals.mean())) if arm.kind == "atari" else None
+        )
         rows.append(
             Row(
                 env=arm.env,
@@ -107,46 +157,142 @@ def table_rows(arms: list[Arm], last: int) -> list[Row]:
                 runs=len(arm.runs),
                 steps=tuple(sorted({run.last_step for run in arm.runs})),
                 final_mean=float(finals.mean()),
-                final_std=float(finals.std()),
+                final_std=float(finals.std(ddof=1)) if len(finals) > 1 else 0.0,
                 final_per_run=tuple(float(x) for x in finals),
+                normalised_mean=normalised,
                 eval_mean=float(evals.mean()) if len(evals) else None,
-                eval_std=float(evals.std()) if len(evals) else None,
+                eval_std=float(evals.std(ddof=1)) if len(evals) > 1 else None,
                 eval_runs=len(evals),
             )
         )
     return rows
 
 
-MD_HEADER = ("env", "algo", "arch", "runs", "steps", "final score", "per run", "eval score")
+@dataclasses.dataclass(frozen=True)
+class Aggregates:
+    """rliable's summary of every arm over every env, and CoordConv's improvement on conv."""
+
+    metric: str  # "final" or "eval"
+    scale: str  # what the normalised scores are
+    envs: tuple[str, ...]
+    runs_per_env: dict[str, int]  # per arm label
+    estimates: dict[str, dict[str, Estimate]]  # arm label -> metric name -> estimate
+    improvements: dict[str, Estimate]  # algo -> P(coordconv > conv)
 
 
-def markdown(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(MD_HEADER) + " |", "|" + "---|" * 3 + "---:|" * 5]
+def score_matrices(
+    arms: list[Arm], metric: str, last: int
+) -> tuple[dict[str, np.ndarray], tuple[str, ...], list[str]]:
+    """One (runs x envs) matrix of normalised scores per algo/arch label, the envs, and
+    warnings. Envs an arm lacks are left out of all arms; extra runs beyond the fewest
+    an env has are dropped (rliable needs a full matrix)."""
+    notes = []
+    labels = sorted({arm.label for arm in arms})
+    envs = sorted({arm.env for arm in arms})
+    common = [
+        e for e in envs if all(any(a.env == e and a.label == lb for a in arms) for lb in labels)
+    ]
+    if len(common) < len(envs):
+        left = ", ".join(sorted(set(envs) - set(common)))
+        notes.append(f"aggregates leave out {left}: not every arm has runs there")
+    if not common:
+        raise CompareError("no env has runs of every arm, so there is nothing to aggregate")
+    matrices = {}
+    for label in labels:
+        columns = [
+            next(a for a in arms if a.env == env and a.label == label).normalised(metric, last)
+            for env in common
+        ]
+        fewest = min(len(c) for c in columns)
+        if any(len(c) != fewest for c in columns):
+            notes.append(f"{label}: envs have unequal run counts; aggregates use {fewest} each")
+        matrices[label] = np.stack([c[:fewest] for c in columns], axis=1)
+    return matrices, tuple(common), notes
+
+
+def aggregates(arms: list[Arm], metric: str, last: int, reps: int, seed: int = 0):
+    """rliable estimates over the envs every arm has, and P(coordconv > conv) per algo."""
+    matrices, envs, notes = score_matrices(arms, metric, last)
+    improvements = {}
+    for algo in sorted({arm.algo for arm in arms}):
+        pair = (f"{algo}/coordconv", f"{algo}/conv")
+        if all(label in matrices for label in pair):
+            x, y = (matrices[label] for label in pair)
+            fewest = min(len(x), len(y))
+            improvements[algo] = improvement(x[:fewest], y[:fewest], reps, seed)
+    scale = "success rate" if arms[0].kind == "toy" else "human-normalised score"
+    result = Aggregates(
+        metric=metric,
+        scale=scale,
+        envs=envs,
+        runs_per_env={label: len(m) for label, m in matrices.items()},
+        estimates=aggregate_estimates(matrices, reps, seed),
+        improvements=improvements,
+    )
+    return result, matrices, notes
+
+
+def _cell(mean: float | None, std: float | None, digits: int) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} +- {std:.{digits}f}"
+
+
+def markdown(rows: list[Row], summary: Aggregates | None, last: int) -> str:
+    toy = rows and rows[0].env.startswith("coordrl/")
+    digits = 3 if toy else 1
+    final = f"final training {'success' if toy else 'score'} (last {last})"
+    evaluation = "held-out success (eval)" if toy else "eval score"
+    header = ["env", "algo", "arch", "runs", "steps", final, "per run"]
+    header += [evaluation] if toy else ["human-norm.", evaluation]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 3 + "---:|" * (len(header) - 3)]
     for r in rows:
-        evaluation = (
-            f"{r.eval_mean:.1f} +- {r.eval_std:.1f} (n={r.eval_runs})"
-            if r.eval_mean is not None
-            else "-"
-        )
-        cells = (
+        cells = [
             r.env,
             r.algo,
             r.arch,
             str(r.runs),
             "/".join(f"{s:,}" for s in r.steps),
-            f"{r.final_mean:.1f} +- {r.final_std:.1f}",
-            ", ".join(f"{x:.1f}" for x in r.final_per_run),
-            evaluation,
-        )
+            _cell(r.final_mean, r.final_std, digits),
+            ", ".join(f"{x:.{digits}f}" for x in r.final_per_run),
+        ]
+        if not toy:
+            cells.append(_cell(r.normalised_mean, None, 3))
+        ev = _cell(r.eval_mean, r.eval_std, digits)
+        cells.append(ev if r.eval_runs == r.runs or ev == "-" else f"{ev} (n={r.eval_runs})")
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("mean +- sample standard deviation over runs")
+    if summary is not None:
+        lines += ["", aggregates_markdown(summary)]
     return "\n".join(lines) + "\n"
 
 
-def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
-    """``table.md`` and ``table.csv`` (plain numbers) in ``out``, each written atomically."""
+def aggregates_markdown(summary: Aggregates) -> str:
+    which = "evaluation" if summary.metric == "eval" else "final training"
+    lines = [
+        f"Aggregates over {len(summary.envs)} env(s) of the {which} {summary.scale}, "
+        "95% stratified bootstrap CIs (rliable):",
+        "",
+        "| arm | runs per env | " + " | ".join(METRICS) + " |",
+        "|---|---:|" + "---:|" * len(METRICS),
+    ]
+    for label, estimates in summary.estimates.items():
+        cells = [label, str(summary.runs_per_env[label])]
+        cells += [str(estimates[name]) for name in METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    for algo, estimate in summary.improvements.items():
+        lines += ["", f"P({algo}/coordconv > {algo}/conv) = {estimate}"]
+    return "\n".join(lines)
+
+
+def write_tables(
+    rows: list[Row], summary: Aggregates | None, last: int, out: Path
+) -> tuple[Path, Path, Path | None]:
+    """``table.md``, ``table.csv`` (per env) and ``aggregates.csv``, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "table.md") as tmp:
-        tmp.write_text(markdown(rows))
+        tmp.write_text(markdown(rows, summary, last))
     fields = [f.name for f in dataclasses.fields(Row)]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -156,4 +302,20 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
         writer.writerow([";".join(map(str, v)) if isinstance(v, tuple) else v for v in values])
     with atomic_path(out / "table.csv") as tmp:
         tmp.write_text(buffer.getvalue())
-    return out / "table.md", out / "table.csv"
+    if summary is None:
+        return out / "table.md", out / "table.csv", None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["arm", "statistic", "point", "low", "high", "runs_per_env", "envs"])
+    envs = ";".join(summary.envs)
+    for label, estimates in summary.estimates.items():
+        for name, e in estimates.items():
+            writer.writerow(
+                [label, name, e.point, e.low, e.high, summary.runs_per_env[label], envs]
+            )
+    for algo, e in summary.improvements.items():
+        label = f"{algo}/coordconv>{algo}/conv"
+        writer.writerow([label, "P(improvement)", e.point, e.low, e.high, "", envs])
+    with atomic_path(out / "aggregates.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    return out / "table.md", out / "table.csv", out / "aggregates.csv"

@@ -1,4 +1,9 @@
-"""Read a run directory into numbers: its config, every game's true score, its evaluation."""
+"""Read a run directory into numbers: its config, its training scores, its evaluation.
+
+Atari runs (SB3) log every game's true score in ``episodes.csv``; toy RL runs (on-device
+PPO) log each rollout's success rate in ``rollouts.csv``. Either way a run is a series of
+(step, score) points, and its evaluation the newest ``eval/*.json``.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from coordrl.config import ConfigError, RunConfig, load_config
+from coordrl.config import ConfigError, RunConfig, is_toy_env, load_config
 from coordrl.runs import (
     CONFIG_FILE,
     EPISODES_CSV,
     EVAL_DIR,
-    MODEL_FILE,
+    MODEL_FILES,
+    ROLLOUTS_CSV,
     is_run_dir,
     list_checkpoints,
 )
@@ -31,15 +37,28 @@ class Run:
 
     path: Path
     config: RunConfig
-    steps: np.ndarray  # env step at which each game ended
-    scores: np.ndarray  # its true score
+    steps: np.ndarray  # env step of each point: a game's end (Atari), a rollout (toy)
+    scores: np.ndarray  # its true game score (Atari) or the rollout's success rate (toy)
     finished: bool
     last_step: int  # the newest checkpoint's step (the total, once finished)
     evaluation: dict | None  # the newest eval/*.json, if any
 
+    @property
+    def kind(self) -> str:
+        return "toy" if is_toy_env(self.config.env) else "atari"
+
     def final_score(self, last: int) -> float:
-        """Mean true score of the last ``last`` games played in training."""
+        """Mean training score of the last ``last`` games (Atari) or rollouts (toy)."""
         return float(self.scores[-last:].mean())
+
+    @property
+    def eval_score(self) -> float | None:
+        """The evaluation's mean game score (Atari) or held-out success rate (toy)."""
+        if self.evaluation is None:
+            return None
+        if self.kind == "toy":
+            return float(self.evaluation["test"]["success_rate"])
+        return float(self.evaluation["mean"])
 
 
 def read_run(path: str | Path) -> Run:
@@ -57,27 +76,37 @@ def read_run(path: str | Path) -> Run:
         config=config,
         steps=steps,
         scores=scores,
-        finished=(path / MODEL_FILE).is_file(),
+        finished=any((path / name).is_file() for name in MODEL_FILES),
         last_step=checkpoints[-1][0] if checkpoints else 0,
         evaluation=_latest_evaluation(path),
     )
 
 
 def _read_episodes(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    file = path / EPISODES_CSV
-    if not file.is_file():
-        raise RunReadError(f"{path} has no {EPISODES_CSV}: no game finished yet")
-    with file.open(newline="") as f:
-        rows = [(int(r["step"]), float(r["score"])) for r in csv.DictReader(f)]
+    logs = {EPISODES_CSV: "score", ROLLOUTS_CSV: "success_rate"}
+    name = next((name for name in logs if (path / name).is_file()), None)
+    if name is None:
+        raise RunReadError(f"{path} has no {EPISODES_CSV} or {ROLLOUTS_CSV}: nothing logged yet")
+    file, column = path / name, logs[name]
+    try:
+        with file.open(newline="") as f:
+            rows = [(int(r["step"]), float(r[column])) for r in csv.DictReader(f)]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunReadError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
     if not rows:
-        raise RunReadError(f"{path} has no finished games in {EPISODES_CSV}")
+        raise RunReadError(f"{path} has no finished episodes in {name}")
     steps, scores = np.asarray(rows, dtype=np.float64).T
     return steps.astype(np.int64), scores
 
 
 def _latest_evaluation(path: Path) -> dict | None:
     files = sorted((path / EVAL_DIR).glob("*.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(files[-1].read_text()) if files else None
+    if not files:
+        return None
+    try:
+        return json.loads(files[-1].read_text())
+    except (OSError, ValueError) as exc:
+        raise RunReadError(f"{files[-1]}: unreadable evaluation ({exc})") from None
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:

@@ -10,35 +10,69 @@ from coordrl.commands.common import UserError, positive_int, writable_dir
 
 
 def compare_command(args: argparse.Namespace) -> None:
+    from coordrl.analysis import plots
     from coordrl.analysis.compare import (
+        CompareError,
+        aggregates,
         fairness_warnings,
         group_arms,
         table_rows,
         write_tables,
     )
-    from coordrl.analysis.plots import plot_learning_curves
     from coordrl.analysis.runs import RunReadError, find_runs, read_run
+    from coordrl.runs import is_run_dir
 
+    out = Path(args.out)
+    if is_run_dir(out):
+        raise UserError(f"--out {out} is a run directory; pick a folder of its own")
     try:
         runs = [read_run(path) for path in find_runs(args.runs)]
-    except RunReadError as exc:
+        arms = group_arms(runs)
+        summary, matrices, notes = aggregates(arms, args.metric, args.last, args.reps, args.seed)
+    except (RunReadError, CompareError) as exc:
         raise UserError(str(exc)) from None
-    out = writable_dir(Path(args.out))
-    arms = group_arms(runs)
-    md, csv_path = write_tables(table_rows(arms, args.last), out)
-    curves = plot_learning_curves(arms, out / "curves.png")
+    rows = table_rows(arms, args.last)
+    writable_dir(out)
+    md, table_csv, aggregates_csv = write_tables(rows, summary, args.last, out)
+    figures = [
+        plots.plot_learning_curves(arms, out / "curves.png", args.last, args.reps // 10),
+        plots.plot_aggregates(summary, out / "aggregates.png"),
+        plots.plot_profiles(matrices, summary.scale, out / "profiles.png", args.reps // 10),
+    ]
+    if summary.improvements:
+        figures.append(plots.plot_improvement(summary, out / "improvement.png"))
     print(md.read_text(), end="")
-    for warning in fairness_warnings(arms):
+    for warning in [*fairness_warnings(arms), *notes]:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"final score: mean true score of each run's last {args.last} training games")
-    print(f"table: {md}, {csv_path}\nfigure: {curves}")
+    print(f"tables: {md}, {table_csv}, {aggregates_csv}")
+    print(f"figures: {', '.join(str(f) for f in figures)}")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    compare = subparsers.add_parser("compare", help="table and curves of runs across seeds")
-    compare.add_argument("runs", nargs="+", help="run directories, or directories holding them")
-    compare.add_argument("--out", required=True, help="directory for table.md/.csv, curves.png")
-    compare.add_argument(
-        "--last", type=positive_int, default=10, help="games per run in its final score"
+    compare = subparsers.add_parser(
+        "compare",
+        help="conv vs CoordConv over seeds: tables, rliable aggregates and figures",
+        description="Group runs by env, algo and arch; per-env final and evaluation scores; "
+        "IQM, mean, median, optimality gap and P(CoordConv > conv) with stratified "
+        "bootstrap CIs (rliable); learning curves, interval estimates, performance profiles.",
     )
+    compare.add_argument("runs", nargs="+", help="run directories, or directories holding them")
+    compare.add_argument("--out", required=True, help="directory for the tables and PNGs")
+    compare.add_argument(
+        "--last",
+        type=positive_int,
+        default=10,
+        help="games (Atari) or rollouts (toy RL) per run in its final score (default 10)",
+    )
+    compare.add_argument(
+        "--metric",
+        choices=("final", "eval"),
+        default="final",
+        help="what the aggregates summarise: the final training score, or each run's newest "
+        "evaluation (Atari: coordrl evaluate's mean; toy RL: held-out success)",
+    )
+    compare.add_argument(
+        "--reps", type=positive_int, default=10_000, help="bootstrap resamples (default 10000)"
+    )
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
     compare.set_defaults(func=compare_command)

@@ -7,18 +7,17 @@ from pathlib import Path
 
 from coordrl.commands.common import UserError, positive_int, writable_dir
 
-MODEL_NAMES = ("model.zip", "model.pt")  # SB3 agents; on-device PPO agents
 CHECKPOINT_NAMES = ("model.zip", "state.pt")
 
 
 def _find_model(target: Path) -> tuple[Path, Path]:
     """(model file, run directory) for a run directory, its model or a checkpoint's."""
-    from coordrl.runs import is_run_dir, list_checkpoints
+    from coordrl.runs import MODEL_FILES, is_run_dir, list_checkpoints
 
     if target.is_dir():
         if not is_run_dir(target):
             raise UserError(f"{target} is not a run directory (it has no config.yaml)")
-        for name in MODEL_NAMES:
+        for name in MODEL_FILES:
             if (target / name).is_file():
                 return target / name, target
         checkpoints = list_checkpoints(target)

@@ -1,13 +1,11 @@
-"""``coordrl toy data | train | table | rl``: the supervised tasks and the toy RL experiment."""
+"""``coordrl toy data | train | table``: the paper's supervised coordinate tasks."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from coordrl.commands.common import (
-    REPO_ROOT,
     Parser,
     UserError,
     positive_float,
@@ -94,57 +92,12 @@ def toy_table(args: argparse.Namespace) -> None:
         raise UserError(f"{len(failures)} trial(s) failed: {'; '.join(failures)}")
 
 
-TOY_TASKS = ("point", "navigate")
-
-
-def toy_rl(args: argparse.Namespace) -> None:
-    from agents.outcome import RunError
-    from agents.toy_experiment import plot_curves, run_trial, summarise, trials, write_table
-    from coordrl.config import ConfigError, parse_overrides
-
-    out = writable_dir(Path(args.out))
-    overrides = parse_overrides(args.set)
-    for key in ("device", "n_envs", "timesteps"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    if args.canvas is not None:
-        overrides["env_kwargs"] = {**overrides.get("env_kwargs", {}), "canvas": args.canvas}
-    try:
-        todo = trials(args.seeds, out, REPO_ROOT / "configs" / "toy", overrides, args.tasks)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    print(f"{len(todo)} trials ({', '.join(args.tasks)} x conv, coordconv x {args.seeds} seeds)")
-    done, failures = [], []
-    for index, trial in enumerate(todo, 1):
-        label = f"[{index}/{len(todo)}] {trial.task} {trial.arch} seed {trial.seed}"
-        try:
-            result = run_trial(trial, args.episodes)
-        except (RunError, ValueError) as exc:
-            failures.append(f"{label}: {exc}")
-            print(f"{label}: failed: {exc}", file=sys.stderr)
-            continue
-        done.append((trial, result))
-        print(
-            f"{label}: held-out success {100 * result['test']['success_rate']:.1f}%, "
-            f"training {100 * result['train']['success_rate']:.1f}%"
-        )
-    if not done:
-        raise UserError("no trial finished, so there is no table to write")
-    rows = summarise(done)
-    table = write_table(rows, out)
-    figure = plot_curves(done, out)
-    print(table.read_text(), end="")
-    print(f"table: {table}\nfigure: {figure}")
-    if failures:
-        raise UserError(f"{len(failures)} trial(s) failed: {'; '.join(failures)}")
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS
     from coordrl.toy.models import ARCHS, TASKS
 
     toy = subparsers.add_parser(
-        "toy", help="the paper's coordinate tasks (supervised), and the toy RL experiment"
+        "toy", help="the paper's coordinate tasks (supervised): data, one model, the table"
     )
     toy_sub = toy.add_subparsers(dest="toy_command", required=True, parser_class=Parser)
 
@@ -187,19 +140,3 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     table.add_argument("--device", default="cpu")
     table.add_argument("--out", default="results/toy")
     table.set_defaults(func=toy_table)
-
-    rl = toy_sub.add_parser(
-        "rl", help="RL: conv vs CoordConv over seeds on the torch toy envs' quadrant split"
-    )
-    rl.add_argument("--seeds", type=positive_int, default=5)
-    rl.add_argument(
-        "--tasks", nargs="+", choices=("point", "navigate"), default=["point", "navigate"]
-    )
-    rl.add_argument("--timesteps", type=positive_int, help="per run (default: the config's)")
-    rl.add_argument("--n-envs", type=positive_int)
-    rl.add_argument("--canvas", type=positive_int, help="canvas size (default: 64)")
-    rl.add_argument("--episodes", type=positive_int, default=1000, help="per evaluation")
-    rl.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's)")
-    rl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    rl.add_argument("--out", default="results/toyrl")
-    rl.set_defaults(func=toy_rl)
