@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from rliable import plot_utils
 
@@ -100,15 +101,18 @@ def plot_aggregates(summary: Aggregates, path: Path) -> Path:
             algorithms=labels,
             colors={a: _colour(a) or "tab:gray" for a in labels},
             xlabel=summary.scale,
+            max_ticks=3,
+            subfigure_width=4.2,
+            xlabel_y_coordinate=-0.45,
         )
     return _save(fig, path)
 
 
 def plot_profiles(matrices: Mapping[str, np.ndarray], scale: str, path: Path, reps: int) -> Path:
     """Performance profiles: the fraction of runs scoring above tau, with bootstrap bands."""
-    top = max(1.0, max(float(m.max()) for m in matrices.values()))
     low = min(0.0, min(float(m.min()) for m in matrices.values()))
-    taus = np.linspace(low, top, 101)
+    high = max(float(m.max()) for m in matrices.values())
+    taus = np.linspace(low, high + 0.05 * max(high - low, 0.1), 101)
     profiles, cis = performance_profiles(matrices, taus, reps)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     with warnings.catch_warnings():
@@ -121,7 +125,8 @@ def plot_profiles(matrices: Mapping[str, np.ndarray], scale: str, path: Path, re
             xlabel=rf"{scale} ($\tau$)",
             ax=ax,
         )
-    ax.legend([*matrices], loc="upper right", fontsize="small")
+    handles = [Line2D([], [], color=_colour(a) or "tab:gray", label=a) for a in matrices]
+    ax.legend(handles=handles, loc="upper right", fontsize="small")
     return _save(fig, path)
 
 
@@ -135,5 +140,7 @@ def plot_improvement(summary: Aggregates, path: Path) -> Path:
             {k: e.point for k, e in pairs.items()},
             {k: np.array([e.low, e.high]) for k, e in pairs.items()},
             ax=ax,
+            xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
         )
+    ax.set_xlim(0, 1)
     return _save(fig, path)

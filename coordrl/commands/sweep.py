@@ -42,10 +42,13 @@ def sweep_command(args: argparse.Namespace) -> int:
         f"{len(sweep.trials)} trials ({done} already done, skipped) -> {sweep.out} ({where}; "
         f"each {sweep.cpus:g} CPU, {sweep.gpus:g} GPU)"
     )
-    bar = tqdm(total=len(sweep.trials), unit="trial", dynamic_ncols=True)
+    # miniters=1: skipped trials arrive in a burst, which would otherwise teach tqdm to
+    # redraw only every dozen trials
+    bar = tqdm(total=len(sweep.trials), unit="trial", dynamic_ncols=True, miniters=1)
 
     def on_result(result) -> None:
         bar.update(1)
+        bar.set_postfix_str(f"last: {result.name} {result.status}")
         if result.status in ("failed", "interrupted"):
             bar.write(f"{result.status}: {result.name}: {result.message}", file=sys.stderr)
 
