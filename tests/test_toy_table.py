@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coordrl import cli
 from coordrl.toy.plots import plot_curves, plot_predictions
 from coordrl.toy.table import collect_rows, run_trials, trial_dir, write_table
 from coordrl.toy.train import ToyConfig
@@ -39,6 +40,11 @@ def test_table_runs_skips_finished_trials_and_writes_files(tmp_path):
     ):
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
 
+    # `coordrl compare` regenerates the same table from the run directories alone
+    assert cli.main(["compare", str(tmp_path / "runs"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "results.md").read_text() == text
+    assert (tmp_path / "again" / "predictions.png").stat().st_size > 10_000
+
 
 def test_a_failing_trial_is_reported_without_stopping_the_others(tmp_path):
     good = small_trials()[1]
@@ -49,6 +55,7 @@ def test_a_failing_trial_is_reported_without_stopping_the_others(tmp_path):
 
 
 def test_rows_pick_the_better_lr_and_on_a_tie_the_faster_run(tmp_path):
+    import dataclasses
     import json
 
     from coordrl.toy.table import LEARNING_RATES
@@ -58,6 +65,7 @@ def test_rows_pick_the_better_lr_and_on_a_tie_the_faster_run(tmp_path):
         out = trial_dir(tmp_path, config)
         out.mkdir(parents=True)
         result = {
+            "config": dataclasses.asdict(config),
             "metric": metric,
             "parameters": 1,
             "train_score": score,
@@ -74,6 +82,7 @@ def test_rows_pick_the_better_lr_and_on_a_tie_the_faster_run(tmp_path):
     (trial_dir(tmp_path, configs[1]) / "result.json").write_text(
         json.dumps(
             {
+                "config": dataclasses.asdict(configs[1]),
                 "metric": "accuracy",
                 "parameters": 1,
                 "train_score": 1.0,

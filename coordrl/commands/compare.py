@@ -21,12 +21,31 @@ def compare_command(args: argparse.Namespace) -> None:
     )
     from coordrl.analysis.runs import RunReadError, find_runs, read_run
     from coordrl.runs import is_run_dir
+    from coordrl.toy.table import read_results
 
     out = Path(args.out)
-    if is_run_dir(out):
+    if is_run_dir(out) or (out / "result.json").is_file():
         raise UserError(f"--out {out} is a run directory; pick a folder of its own")
     try:
-        runs = [read_run(path) for path in find_runs(args.runs)]
+        supervised = read_results([Path(p) for p in args.runs if Path(p).is_dir()])
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        run_paths = find_runs(args.runs)
+    except RunReadError as exc:
+        if not supervised or "no such run directory" in str(exc):
+            raise UserError(str(exc)) from None
+        run_paths = []
+    if supervised and run_paths:
+        raise UserError(
+            f"cannot compare the supervised toy tasks' runs with RL runs ({run_paths[0]}); "
+            "compare each on its own"
+        )
+    if supervised:
+        _compare_supervised(supervised, out)
+        return
+    try:
+        runs = [read_run(path) for path in run_paths]
         arms = group_arms(runs)
         summary, matrices, notes = aggregates(arms, args.metric, args.last, args.reps, args.seed)
     except (RunReadError, CompareError) as exc:
@@ -46,6 +65,22 @@ def compare_command(args: argparse.Namespace) -> None:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"tables: {md}, {table_csv}, {aggregates_csv}")
     print(f"figures: {', '.join(str(f) for f in figures)}")
+
+
+def _compare_supervised(results, out: Path) -> None:
+    """The paper's toy tasks: the table and figures of ``coordrl toy table``, from its runs."""
+    from coordrl.toy.plots import plot_curves, plot_predictions
+    from coordrl.toy.table import rows_from_results, write_table
+
+    rows = rows_from_results(results)
+    writable_dir(out)
+    md, csv_path = write_table(rows, out)
+    figures = [
+        plot_predictions(rows, out / "predictions.png"),
+        plot_curves(rows, out / "curves.png"),
+    ]
+    print(md.read_text(), end="")
+    print(f"tables: {md}, {csv_path}\nfigures: {', '.join(str(f) for f in figures)}")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -124,16 +124,44 @@ def run_trials(
     return failures
 
 
+RESULT_FILE = "result.json"
+
+Results = dict[tuple[str, str, str, float], list[dict[str, Any]]]
+
+
+def _add_result(results: Results, path: Path) -> None:
+    result = json.loads(path.read_text()) | {"dir": str(path.parent)}
+    config = result["config"]
+    key = (config["task"], config["split"], config["arch"], float(config["lr"]))
+    results.setdefault(key, []).append(result)
+
+
 def collect_rows(configs: list[ToyConfig], root: Path) -> list[Row]:
     """One row per (task, split, arch): the learning rate with the better mean test score."""
-    results: dict[tuple[str, str, str, float], list[dict[str, Any]]] = {}
+    results: Results = {}
     for config in configs:
-        path = trial_dir(root, config) / "result.json"
+        path = trial_dir(root, config) / RESULT_FILE
         if path.exists():
-            key = (config.task, config.split, config.arch, config.lr)
-            results.setdefault(key, []).append(
-                json.loads(path.read_text()) | {"dir": str(path.parent)}
-            )
+            _add_result(results, path)
+    return rows_from_results(results)
+
+
+def read_results(paths: list[Path]) -> Results:
+    """Every finished toy-task run (a folder with ``result.json``) in or below ``paths``;
+    ``ValueError`` for one that cannot be read."""
+    results: Results = {}
+    for path in paths:
+        files = [path / RESULT_FILE] if (path / RESULT_FILE).is_file() else []
+        for file in files or sorted(path.rglob(RESULT_FILE)):
+            try:
+                _add_result(results, file)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{file}: unreadable toy-task result ({exc})") from None
+    return results
+
+
+def rows_from_results(results: Results) -> list[Row]:
+    """One row per (task, split, arch): the learning rate with the better mean test score."""
     rows = []
     for task in TASKS:
         for split in SPLITS:
