@@ -149,6 +149,8 @@ def run_trial(
     result = functools.partial(TrialResult, trial.name, run_dir=str(trial.run_dir))
     if is_done(trial, evaluate):
         return result("skipped")
+    if stopper.stopped:
+        return result("interrupted", message="not started: the sweep was stopped")
     try:
         trial.run_dir.mkdir(parents=True, exist_ok=True)
         log = trial.run_dir / LOG_FILE

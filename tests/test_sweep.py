@@ -197,3 +197,33 @@ def test_ray_sweep_runs_trials_then_skips_them(tmp_path):
         assert {r.status for r in again} == {"skipped"}
     finally:
         ray.shutdown()
+
+
+def test_sigterm_to_the_sweep_checkpoints_live_trials_and_a_rerun_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = sweep_file(
+        tmp_path, set={**TINY, "timesteps": 16384, "checkpoint_every": 1024}, evaluate=None
+    )
+    sweep = load_sweep(path)
+    command = [sys.executable, "-m", "coordrl.cli", "sweep", str(path), "--max-concurrent", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = sweep.trials[0].run_dir
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(first) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted: re-run" in err and "0 finished" in out
+    stopped_at = list_checkpoints(first)[-1][0]
+    assert stopped_at < 16384 and not (first / "model.pt").exists()
+    assert not sweep.trials[1].run_dir.exists()  # never started
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "2 finished" in rerun.stdout
+    assert list_checkpoints(first)[-1][0] == 16384
+    assert f"train --resume {first}" in (first / LOG_FILE).read_text()
