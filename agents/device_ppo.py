@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
-from torch.distributions import Categorical
+from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from coordrl.extractors import CoordNatureCNN, NatureCNN
 
@@ -42,8 +43,10 @@ class PPOSettings:
 
 
 class ActorCritic(nn.Module):
-    """A shared NatureCNN (conv or CoordConv) with a categorical policy head and a value head.
+    """A shared NatureCNN (conv or CoordConv) with a policy head and a value head.
 
+    The policy is categorical for a ``Discrete`` action space and a diagonal Gaussian with
+    state-independent log standard deviations (initialised to 0) for a ``Box``, as in SB3.
     Initialised as SB3 initialises its ``CnnPolicy`` (``ortho_init``): orthogonal weights
     with gain sqrt(2) in the extractor, 0.01 for the policy head, 1 for the value head, zero
     biases; CoordConv2d's ``coord_weight`` keeps its own initialisation, as under SB3.
@@ -52,7 +55,7 @@ class ActorCritic(nn.Module):
     def __init__(
         self,
         observation_space: spaces.Box,
-        n_actions: int,
+        action_space: spaces.Discrete | spaces.Box,
         arch: str = "coordconv",
         coord_layers: str = "first",
         with_r: bool = False,
@@ -66,15 +69,28 @@ class ActorCritic(nn.Module):
             self.extractor = NatureCNN(observation_space)
         else:
             raise ValueError(f"unknown arch {arch!r}; choose conv or coordconv")
-        self.policy = nn.Linear(self.extractor.features_dim, n_actions)
+        self.continuous = isinstance(action_space, spaces.Box)
+        outputs = int(np.prod(action_space.shape)) if self.continuous else int(action_space.n)
+        self.policy = nn.Linear(self.extractor.features_dim, outputs)
+        self.log_std = nn.Parameter(torch.zeros(outputs)) if self.continuous else None
         self.value = nn.Linear(self.extractor.features_dim, 1)
         for module, gain in ((self.extractor, math.sqrt(2)), (self.policy, 0.01), (self.value, 1)):
             module.apply(lambda m, g=gain: _orthogonal(m, g))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Action logits and state values for a batch of uint8 observations."""
+        """Action logits (or Gaussian means) and state values for uint8 observations."""
         features = self.extractor(obs.float() / 255.0)
         return self.policy(features), self.value(features).squeeze(-1)
+
+    def distribution(self, head: torch.Tensor) -> Distribution:
+        """The policy's distribution over actions, from :meth:`forward`'s first output."""
+        if self.log_std is None:
+            return Categorical(logits=head)
+        return Independent(Normal(head, self.log_std.exp().expand_as(head)), 1)
+
+    def mode(self, head: torch.Tensor) -> torch.Tensor:
+        """The most likely action: the best logit, or the Gaussian's mean."""
+        return head if self.continuous else head.argmax(-1)
 
 
 def _orthogonal(module: nn.Module, gain: float) -> None:
@@ -115,7 +131,7 @@ class DevicePPO:
         torch.manual_seed(seed)
         self.model = ActorCritic(
             env.single_observation_space,
-            int(env.single_action_space.n),
+            env.single_action_space,
             arch=arch,
             coord_layers=coord_layers,
             with_r=with_r,
@@ -135,7 +151,11 @@ class DevicePPO:
             )
         self.buffers = {
             "obs": torch.zeros((t, n, *shape), dtype=torch.uint8, device=self.device),
-            "actions": torch.zeros((t, n), dtype=torch.int64, device=self.device),
+            "actions": torch.zeros(
+                (t, n, *env.single_action_space.shape),
+                dtype=torch.float32 if self.model.continuous else torch.int64,
+                device=self.device,
+            ),
             "logprobs": torch.zeros((t, n), device=self.device),
             "rewards": torch.zeros((t, n), device=self.device),
             "dones": torch.zeros((t, n), device=self.device),
@@ -181,9 +201,9 @@ class DevicePPO:
         total_success = torch.zeros((), device=self.device)
         count = torch.zeros((), dtype=torch.int64, device=self.device)
         for t in range(s.n_steps):
-            logits, value = self.model(self._obs)
-            dist = Categorical(logits=logits)
-            action = dist.sample()
+            head, value = self.model(self._obs)
+            dist = self.model.distribution(head)
+            action = dist.sample()  # a Box env clips it; the update scores the sample
             b["obs"][t] = self._obs
             b["actions"][t] = action
             b["logprobs"][t] = dist.log_prob(action)
@@ -233,8 +253,8 @@ class DevicePPO:
             order = torch.randperm(size, device=self.device)
             for start in range(0, size, s.batch_size):
                 idx = order[start : start + s.batch_size]
-                logits, value = self.model(flat["obs"][idx])
-                dist = Categorical(logits=logits)
+                head, value = self.model(flat["obs"][idx])
+                dist = self.model.distribution(head)
                 logprob = dist.log_prob(flat["actions"][idx])
                 ratio = torch.exp(logprob - flat["logprobs"][idx])
                 advantages = flat["advantages"][idx]

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.distributions import Categorical
 
 from agents.device_ppo import ActorCritic
 from agents.evaluation import load_for_evaluation
@@ -42,7 +41,7 @@ def load_policy(
     env = make_toy_env(config.replace(n_envs=1), device)
     network = ActorCritic(
         env.single_observation_space,
-        int(env.single_action_space.n),
+        env.single_action_space,
         arch=config.arch,
         coord_layers=config.coord_layers,
         with_r=config.with_r,
@@ -57,8 +56,8 @@ def load_policy(
 
     @torch.no_grad()
     def device_policy(obs: torch.Tensor) -> torch.Tensor:
-        logits, _ = network(obs)
-        return logits.argmax(-1) if deterministic else Categorical(logits=logits).sample()
+        head, _ = network(obs)
+        return network.mode(head) if deterministic else network.distribution(head).sample()
 
     return device_policy
 

@@ -81,6 +81,8 @@ def preflight(config: RunConfig) -> None:
                 f"n_steps x n_envs ({settings.n_steps} x {config.n_envs}) must be a multiple "
                 f"of hyperparams.batch_size ({settings.batch_size})"
             )
+    if config.algo == "dqn" and config.env_kwargs.get("action") == "xy":
+        raise RunError("dqn needs discrete actions: use env_kwargs.action=cells, or ppo / a2c")
 
 
 def make_env(config: RunConfig, seed: int) -> VecEnv:

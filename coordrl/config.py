@@ -163,7 +163,11 @@ _TOY_COMMON: dict[str, Field] = {
     "split": Field("str", choices=("uniform", "quadrant")),
 }
 TOY_ENV_KWARGS: dict[str, dict[str, Field]] = {
-    "coordrl/Point-v0": {**_TOY_COMMON, "bins": Field("int", low=2)},
+    "coordrl/Point-v0": {
+        **_TOY_COMMON,
+        "bins": Field("int", low=2),
+        "action": Field("str", choices=("cells", "xy")),
+    },
     "coordrl/Navigate-v0": {
         **_TOY_COMMON,
         "step": _positive_int(),

@@ -29,10 +29,33 @@ def test_a_short_run_improves_its_return(arch):
     assert all(s.sps > 0 and s.episodes == 64 * 8 for s in log)
 
 
-def test_the_network_is_the_one_sb3_ppo_builds():
-    env = PointEnv(2)
-    ours = ActorCritic(env.single_observation_space, 256, arch="coordconv")
-    sb3 = PPO("CnnPolicy", SB3VecEnv(PointEnv(2)), policy_kwargs=make_policy_kwargs("coordconv"))
+def test_cartesian_pointing_learns_with_a_gaussian_policy():
+    torch.manual_seed(0)
+    env = PointEnv(64, canvas=36, action="xy")
+    settings = PPOSettings(
+        n_steps=8, batch_size=128, n_epochs=4, learning_rate=1e-3, linear_lr=False, ent_coef=0.0
+    )
+    ppo = DevicePPO(env, settings, arch="coordconv", seed=0)
+    assert ppo.buffers["actions"].shape == (8, 64, 2)
+    assert ppo.buffers["actions"].dtype == torch.float32
+    log = []
+    ppo.learn(64 * 8 * 20, on_rollout=lambda stats: log.append(stats))
+    first = sum(s.mean_return for s in log[:3]) / 3
+    last = sum(s.mean_return for s in log[-3:]) / 3
+    assert last > first + 0.05, (first, last)
+    head, _ = ppo.model(env.reset(seed=1)[0])
+    assert ppo.model.mode(head).shape == (64, 2)
+
+
+@pytest.mark.parametrize("action", ["cells", "xy"])
+def test_the_network_is_the_one_sb3_ppo_builds(action):
+    env = PointEnv(2, action=action)
+    ours = ActorCritic(env.single_observation_space, env.single_action_space, arch="coordconv")
+    sb3 = PPO(
+        "CnnPolicy",
+        SB3VecEnv(PointEnv(2, action=action)),
+        policy_kwargs=make_policy_kwargs("coordconv"),
+    )
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(ours) == count(sb3.policy)
     assert type(ours.extractor) is type(sb3.policy.features_extractor)

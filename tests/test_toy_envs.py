@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -36,10 +37,12 @@ def test_make_vec_builds_the_torch_env_with_batched_spaces(env_id):
     assert info["success"].shape == (5,) and info["_episode"].dtype == torch.bool
 
 
-@pytest.mark.parametrize("env_id", IDS)
-def test_the_numpy_reference_passes_the_checkers(env_id):
-    check_env(gym.make(env_id).unwrapped)
-    sb3_check_env(gym.make(env_id).unwrapped)
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"), [*((i, {}) for i in IDS), (IDS[0], {"action": "xy"})]
+)
+def test_the_numpy_reference_passes_the_checkers(env_id, kwargs):
+    check_env(gym.make(env_id, **kwargs).unwrapped)
+    sb3_check_env(gym.make(env_id, **kwargs).unwrapped)
 
 
 @pytest.mark.parametrize("cls", [PointEnv, NavigateEnv])
@@ -131,24 +134,55 @@ def test_navigation_agents_never_start_inside_the_target():
     assert not ((env.agents - env.targets).abs() <= 4).all(dim=1).any()
 
 
+def test_point_with_cartesian_actions_rewards_on_hand_built_states():
+    env = PointEnv(4, action="xy")  # x = (a + 1) / 2 * 63
+    assert env.single_action_space == spaces.Box(-1.0, 1.0, (2,), np.float32)
+    env.reset(options={"targets": torch.tensor([[5, 5], [40, 20], [5, 5], [58, 58]])})
+    to_action = lambda p: 2 * p / 63 - 1  # noqa: E731
+    actions = torch.tensor(
+        [
+            [to_action(5.0), to_action(5.0)],  # on the centre
+            [to_action(44.5), to_action(20.0)],  # 4.5 px off: still inside the square
+            [to_action(10.0), to_action(5.0)],  # 5 px off: outside
+            [3.0, 7.0],  # beyond the canvas: clipped to (63, 63)
+        ]
+    )
+    _, reward, terminated, _, info = env.step(actions)
+    diagonal = 63 * 2**0.5
+    expected = [1.0, 1 - 4.5 / diagonal, 1 - 5 / diagonal, 1 - 5 * 2**0.5 / diagonal]
+    torch.testing.assert_close(reward, torch.tensor(expected))
+    assert info["success"].tolist() == [True, True, False, False]
+    assert terminated.all()
+    with pytest.raises(ValueError, match="action must be one of cells, xy"):
+        PointEnv(2, action="polar")
+
+
 @pytest.mark.parametrize(
-    ("torch_cls", "numpy_cls"), [(PointEnv, PointNumpyEnv), (NavigateEnv, NavigateNumpyEnv)]
+    ("torch_cls", "numpy_cls", "kwargs"),
+    [
+        (PointEnv, PointNumpyEnv, {}),
+        (PointEnv, PointNumpyEnv, {"action": "xy"}),
+        (NavigateEnv, NavigateNumpyEnv, {}),
+    ],
 )
-def test_numpy_reference_and_torch_env_agree_step_for_step(torch_cls, numpy_cls):
+def test_numpy_reference_and_torch_env_agree_step_for_step(torch_cls, numpy_cls, kwargs):
     rng = np.random.default_rng(0)
     for episode in range(20):
-        ref = numpy_cls()
+        ref = numpy_cls(**kwargs)
         obs_ref, _ = ref.reset(seed=episode)
-        env = torch_cls(1)
+        env = torch_cls(1, **kwargs)
         options = {"targets": torch.as_tensor(ref.target)[None]}
         if hasattr(ref, "agent"):
             options["agents"] = torch.as_tensor(ref.agent)[None]
         obs, _ = env.reset(options=options)
         assert np.array_equal(obs[0].numpy(), obs_ref)
         while True:
-            action = int(rng.integers(ref.action_space.n))
+            if isinstance(ref.action_space, spaces.Box):
+                action = rng.uniform(-1.2, 1.2, size=2).astype(np.float32)
+            else:
+                action = int(rng.integers(ref.action_space.n))
             obs_ref, r_ref, term_ref, trunc_ref, info_ref = ref.step(action)
-            obs, reward, terminated, truncated, info = env.step(torch.tensor([action]))
+            obs, reward, terminated, truncated, info = env.step(torch.tensor(np.array([action])))
             assert reward.item() == pytest.approx(r_ref, abs=1e-6)
             assert (terminated.item(), truncated.item()) == (term_ref, trunc_ref)
             assert info["success"].item() == info_ref["success"]

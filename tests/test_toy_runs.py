@@ -142,6 +142,11 @@ def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
         ({"env": "Breakout", "env_kwargs": {}}, "algo: device_ppo trains the coordrl/* toy envs"),
         ({"n_envs": 3}, "must be a multiple of hyperparams.batch_size (128)"),
         ({"device": "cuda:5"}, "device 'cuda:5'"),
+        ({"env_kwargs": {"action": "polar"}}, "env_kwargs.action: expected one of cells, xy"),
+        (
+            {"algo": "dqn", "hyperparams": {}, "env_kwargs": {"action": "xy"}},
+            "dqn needs discrete actions",
+        ),
     ],
 )
 def test_bad_toy_input_is_one_error_line(tmp_path, capsys, changes, expected):

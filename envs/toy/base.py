@@ -95,7 +95,8 @@ class TorchVectorEnv(VectorEnv):
     def step(
         self, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        actions = torch.as_tensor(actions, device=self.device).reshape(self.num_envs)
+        shape = (self.num_envs, *self.single_action_space.shape)
+        actions = torch.as_tensor(actions, device=self.device).reshape(shape)
         reward, terminated, truncated, success = self._transition(actions)
         self.episode_return += reward
         self.episode_length += 1

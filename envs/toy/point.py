@@ -1,8 +1,11 @@
 """Pointing: see a square, point at it. One step per episode: the pixel -> coordinate map.
 
 Observation: (1, canvas, canvas) uint8, the target's 9x9 square at 255 on black (the
-Not-so-Clevr image). Action: one of ``bins`` x ``bins`` cells of the canvas (``Discrete``,
-so DQN applies too); the agent points at the cell's centre. Reward: closeness,
+Not-so-Clevr image). Action, by ``action``: ``"cells"`` (default), one of ``bins`` x
+``bins`` cells of the canvas (``Discrete``, so DQN applies too), pointing at the cell's
+centre; or ``"xy"``, Cartesian coordinates in [-1, 1]^2 (``Box``, clipped to it), pointing
+at pixel ``(a + 1) / 2 * (canvas - 1)`` per axis: an answer that is a coordinate, not a
+class, so no part of the canvas is an action never rewarded in training. Reward: closeness,
 ``1 - distance / diagonal`` in pixels (1 on the centre, 0 at the far corner). Success:
 the point lies inside the target square. Every episode ends after its one step.
 """
@@ -23,16 +26,37 @@ from envs.toy.targets import check_canvas
 INSIDE = HALF_SIZE + 0.5  # a point within this of the centre (per axis) is in the square
 
 
-def _check(bins: int, canvas: int) -> None:
+ACTIONS = ("cells", "xy")
+
+
+def _check(bins: int, canvas: int, action: str) -> None:
     check_canvas(canvas)
     if not isinstance(bins, int) or not 2 <= bins <= canvas:
         raise ValueError(f"bins must be an integer in [2, canvas={canvas}], got {bins!r}")
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+
+
+def _action_space(action: str, bins: int) -> spaces.Space:
+    if action == "xy":
+        return spaces.Box(-1.0, 1.0, (2,), np.float32)
+    return spaces.Discrete(bins * bins)
 
 
 def _cell_centres(actions, bins: int, canvas: int):
     """Pixel (x, y) at the centre of each action's cell; works on tensors and arrays."""
     size = canvas / bins
     return (actions % bins + 0.5) * size - 0.5, (actions // bins + 0.5) * size - 0.5
+
+
+def _xy_pixels(actions, canvas: int):
+    """Pixel (x, y) of Cartesian actions in [-1, 1] (clipped); tensors (N, 2) or arrays (2,)."""
+    scale = (canvas - 1) / 2
+    if isinstance(actions, torch.Tensor):
+        clipped = actions.clamp(-1.0, 1.0)
+    else:
+        clipped = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+    return (clipped[..., 0] + 1) * scale, (clipped[..., 1] + 1) * scale
 
 
 def _square_images(pixels: torch.Tensor, centres: torch.Tensor, half: int) -> torch.Tensor:
@@ -45,11 +69,19 @@ def _square_images(pixels: torch.Tensor, centres: torch.Tensor, half: int) -> to
 class PointEnv(TorchVectorEnv):
     """The pointing task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
-    def __init__(self, num_envs: int = 1, *, bins: int = 16, canvas: int = 64, **kwargs: Any):
-        _check(bins, canvas)
-        self.bins = bins
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        bins: int = 16,
+        action: str = "cells",
+        canvas: int = 64,
+        **kwargs: Any,
+    ):
+        _check(bins, canvas, action)
+        self.bins, self.action = bins, action
         self.single_observation_space = spaces.Box(0, 255, (1, canvas, canvas), np.uint8)
-        self.single_action_space = spaces.Discrete(bins * bins)
+        self.single_action_space = _action_space(action, bins)
         super().__init__(num_envs, canvas=canvas, **kwargs)
         self.targets = torch.zeros(num_envs, 2, dtype=torch.int64, device=self.device)
         self._pixels = torch.arange(canvas, device=self.device)
@@ -64,7 +96,10 @@ class PointEnv(TorchVectorEnv):
             self.targets = torch.where(mask[:, None], fresh, self.targets)
 
     def _transition(self, actions):
-        x, y = _cell_centres(actions.to(torch.float32), self.bins, self.canvas)
+        if self.action == "xy":
+            x, y = _xy_pixels(actions.to(torch.float32), self.canvas)
+        else:
+            x, y = _cell_centres(actions.to(torch.float32), self.bins, self.canvas)
         dx = x - self.targets[:, 0]
         dy = y - self.targets[:, 1]
         reward = 1.0 - torch.hypot(dx, dy) / self._diagonal
@@ -80,13 +115,18 @@ class PointNumpyEnv(NumpyToyEnv):
     """The pointing task as one plain numpy gymnasium env: the reference for the torch one."""
 
     def __init__(
-        self, bins: int = 16, canvas: int = 64, split: str = "quadrant", part: str = "train"
+        self,
+        bins: int = 16,
+        canvas: int = 64,
+        split: str = "quadrant",
+        part: str = "train",
+        action: str = "cells",
     ):
-        _check(bins, canvas)
+        _check(bins, canvas, action)
         super().__init__(canvas, split, part)
-        self.bins = bins
+        self.bins, self.action = bins, action
         self.observation_space = spaces.Box(0, 255, (1, canvas, canvas), np.uint8)
-        self.action_space = spaces.Discrete(bins * bins)
+        self.action_space = _action_space(action, bins)
         self.target = np.zeros(2, dtype=np.int64)
         self._diagonal = (canvas - 1) * math.sqrt(2)
 
@@ -99,7 +139,10 @@ class PointNumpyEnv(NumpyToyEnv):
         return self._observe(), {}
 
     def step(self, action):
-        x, y = _cell_centres(int(action), self.bins, self.canvas)
+        if self.action == "xy":
+            x, y = _xy_pixels(action, self.canvas)
+        else:
+            x, y = _cell_centres(int(action), self.bins, self.canvas)
         dx, dy = x - self.target[0], y - self.target[1]
         reward = 1.0 - math.hypot(dx, dy) / self._diagonal
         success = abs(dx) <= INSIDE and abs(dy) <= INSIDE
