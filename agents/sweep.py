@@ -179,6 +179,8 @@ def run_trial(
                 return result("failed", message=f"evaluation: {_last_error(log)} (log: {log})")
     except OSError as exc:
         return result("failed", message=f"{trial.run_dir}: {exc.strerror or exc}")
+    except ValueError as exc:  # ConfigError: an unreadable config.yaml in its run directory
+        return result("failed", message=str(exc))
     return result("finished")
 
 
