@@ -27,3 +27,15 @@ def test_readme_example_runs(index, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     if "model.save(" in code:
         assert any(tmp_path.glob("*.zip"))
+
+
+def test_readme_sweep_file_example_is_valid(tmp_path):
+    from coordrl.sweeps import load_sweep
+
+    (example,) = [
+        b for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S) if "grid:" in b
+    ]
+    path = tmp_path / "example.yaml"
+    path.write_text(example.replace("configs/", f"{README.parent}/configs/"))
+    sweep = load_sweep(path)
+    assert len(sweep.trials) == 2 * 5 * 2 and sweep.gpus == 0.25
