@@ -195,6 +195,10 @@ def test_ray_sweep_runs_trials_then_skips_them(tmp_path):
             assert (trial.run_dir / "eval" / "sweep.json").is_file()
         again = run_ray(sweep, 2, lambda r: None)
         assert {r.status for r in again} == {"skipped"}
+        # Tune's own files (OUT/.tune/..., result.json among them) are not runs to compare
+        assert (sweep.out / ".tune").is_dir()
+        args = [sweep.out, "--out", tmp_path / "compare", "--metric", "eval", "--reps", "500"]
+        assert cli.main(["compare", *map(str, args)]) == 0
     finally:
         ray.shutdown()
 

@@ -116,7 +116,12 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         if is_run_dir(path):
             found.append(path)
         elif path.is_dir():
-            found += sorted(p.parent for p in path.rglob(CONFIG_FILE) if is_run_dir(p.parent))
+            found += sorted(
+                p.parent
+                for p in path.rglob(CONFIG_FILE)
+                if is_run_dir(p.parent)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             raise RunReadError(f"no such run directory: {path}")
     if not found:

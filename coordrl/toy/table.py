@@ -146,13 +146,19 @@ def collect_rows(configs: list[ToyConfig], root: Path) -> list[Row]:
     return rows_from_results(results)
 
 
+def _hidden(relative: Path) -> bool:
+    """Below a dot folder, e.g. a sweep's ``.tune/`` (Ray Tune writes its own result.json)."""
+    return any(part.startswith(".") for part in relative.parts[:-1])
+
+
 def read_results(paths: list[Path]) -> Results:
     """Every finished toy-task run (a folder with ``result.json``) in or below ``paths``;
     ``ValueError`` for one that cannot be read."""
     results: Results = {}
     for path in paths:
         files = [path / RESULT_FILE] if (path / RESULT_FILE).is_file() else []
-        for file in files or sorted(path.rglob(RESULT_FILE)):
+        found = (f for f in sorted(path.rglob(RESULT_FILE)) if not _hidden(f.relative_to(path)))
+        for file in files or found:
             try:
                 _add_result(results, file)
             except (OSError, ValueError, KeyError, TypeError) as exc:
