@@ -22,14 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from agents.signals import StopSignals
-from coordrl.config import RunConfig, dump_config, load_config
-from coordrl.runs import CONFIG_FILE, EVAL_DIR, MODEL_FILES, atomic_path, is_run_dir
+from coordrl.config import RESUMABLE_KEYS, RunConfig, dump_config, load_config
+from coordrl.runs import CONFIG_FILE, EVAL_DIR, atomic_path, is_finished, is_run_dir
 from coordrl.sweeps import Sweep, Trial
 
 LOG_FILE = "sweep.log"  # the trial's commands and everything they printed, appended
 EVAL_FILE = "sweep.json"  # under the run's eval/: the evaluation the sweep asked for
-# settings a re-run may change on an existing trial (the rest would make it another run)
-RESUMABLE = ("timesteps", "device")
 STATUSES = ("finished", "skipped", "interrupted", "failed")
 
 
@@ -79,10 +77,6 @@ class Stopper:
                     self._live.discard(process)
 
 
-def is_finished(run_dir: Path) -> bool:
-    return any((run_dir / name).is_file() for name in MODEL_FILES)
-
-
 def is_done(trial: Trial, evaluate: Mapping[str, Any] | None) -> bool:
     """Trained (and evaluated, when the sweep asks for it): nothing left to do."""
     evaluated = evaluate is None or (trial.run_dir / EVAL_DIR / EVAL_FILE).is_file()
@@ -115,7 +109,7 @@ def _train_command(trial: Trial) -> list[str] | str:
         dump_config(trial.config, config_file)
         return _coordrl("train", "--config", str(config_file), "--run-dir", str(run_dir))
     existing = load_config(run_dir / CONFIG_FILE)
-    changed = [k for k in _differences(existing, trial.config) if k not in RESUMABLE]
+    changed = [k for k in _differences(existing, trial.config) if k not in RESUMABLE_KEYS]
     if changed:
         return (
             f"{run_dir} holds a run with other settings ({', '.join(changed)}); "

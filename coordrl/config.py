@@ -182,6 +182,16 @@ def is_toy_env(env: str) -> bool:
     return env.startswith("coordrl/")
 
 
+# what a resumed run may change: the rest would make it another run
+RESUMABLE_KEYS = ("timesteps", "device")
+
+
+def run_name(config: RunConfig) -> str:
+    """``Breakout-ppo-coordconv-seed0``: the name `coordrl train` and sweeps give a run."""
+    game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
+    return f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
+
+
 HYPERPARAMS: dict[str, dict[str, Field]] = {
     "a2c": {
         **_ON_POLICY,

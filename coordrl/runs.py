@@ -78,6 +78,11 @@ def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
 
 
+def is_finished(path: str | Path) -> bool:
+    """A run that reached its total steps: its final model is written."""
+    return any((Path(path) / name).is_file() for name in MODEL_FILES)
+
+
 def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
     """Where the checkpoint taken at env step ``step`` lives."""
     return Path(run_dir) / CHECKPOINTS / f"step_{step:012d}"

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from coordrl.config import ConfigError, RunConfig, load_config, read_yaml
+from coordrl.config import ConfigError, RunConfig, load_config, read_yaml, run_name
 
 SWEEP_KEYS = ("config", "out", "set", "grid", "evaluate", "resources")
 EVALUATE_KEYS = ("episodes", "deterministic")
@@ -104,8 +104,7 @@ def _resolve(path: str, sweep_file: Path) -> Path:
 
 
 def _trial_name(config: RunConfig, values: Mapping[str, Any]) -> str:
-    game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
-    name = f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
+    name = run_name(config)
     for key, value in values.items():
         if key not in NAMED_KEYS and key != "config":  # a config's env and algo are named
             name += f"-{key.split('.')[-1]}={value}"

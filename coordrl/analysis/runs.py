@@ -20,8 +20,8 @@ from coordrl.runs import (
     CONFIG_FILE,
     EPISODES_CSV,
     EVAL_DIR,
-    MODEL_FILES,
     ROLLOUTS_CSV,
+    is_finished,
     is_run_dir,
     list_checkpoints,
 )
@@ -76,7 +76,7 @@ def read_run(path: str | Path) -> Run:
         config=config,
         steps=steps,
         scores=scores,
-        finished=any((path / name).is_file() for name in MODEL_FILES),
+        finished=is_finished(path),
         last_step=checkpoints[-1][0] if checkpoints else 0,
         evaluation=_latest_evaluation(path),
     )

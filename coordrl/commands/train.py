@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 
 from coordrl.commands.common import REPO_ROOT, UserError, positive_int, writable_dir
-from coordrl.config import RunConfig, is_toy_env
+from coordrl.config import RESUMABLE_KEYS, RunConfig, is_toy_env, run_name
 
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "atari" / "ppo.yaml"
 QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
-RESUMABLE_CHANGES = ("timesteps", "device")
 
 
 def _train_overrides(args: argparse.Namespace) -> dict:
@@ -32,8 +31,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 def default_run_name(config: RunConfig) -> str:
     """``atari/Breakout-ppo-coordconv-seed0`` or ``toyrl/Point-device_ppo-conv-seed3``."""
     family = "toyrl" if is_toy_env(config.env) else "atari"
-    game = config.env.split("/")[-1].removesuffix("-v5").removesuffix("-v0")
-    return f"{family}/{game}-{config.algo}-{config.arch}-seed{config.seed}"
+    return f"{family}/{run_name(config)}"
 
 
 def train_command(args: argparse.Namespace) -> None:
@@ -48,7 +46,7 @@ def train_command(args: argparse.Namespace) -> None:
         if args.resume is not None:
             run_dir = Path(args.resume)
             config = read_run_config(run_dir)
-            changed = sorted(set(overrides) - set(RESUMABLE_CHANGES))
+            changed = sorted(set(overrides) - set(RESUMABLE_KEYS))
             if changed or args.config is not None:
                 raise UserError(
                     f"--resume continues a run with its own config; only --timesteps and "
