@@ -8,9 +8,10 @@ probability that CoordConv improves on conv (Mann-Whitney, averaged over tasks).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 from rliable import library as rly
@@ -34,11 +35,18 @@ class Estimate:
         return f"{self.point:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def _bootstrap(*args, **kwargs):
-    """rliable's interval estimates, without arch's warning that rliable 1.2 still passes
-    ``random_state`` (deprecated there, not wrong)."""
+@contextlib.contextmanager
+def _quiet_bootstrap() -> Iterator[None]:
+    """Without arch's warning that rliable 1.2 still passes ``random_state`` (deprecated
+    there, not wrong)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        yield
+
+
+def _bootstrap(*args, **kwargs):
+    """rliable's interval estimates, quietly."""
+    with _quiet_bootstrap():
         return rly.get_interval_estimates(*args, **kwargs)
 
 
@@ -79,8 +87,7 @@ def performance_profiles(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Fraction of runs scoring above each tau, with bootstrap intervals (rliable)."""
     np.random.seed(seed)  # rliable's profile bootstrap draws from numpy's global generator
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+    with _quiet_bootstrap():
         return rly.create_performance_profile(dict(matrices), taus, reps=reps)
 
 
