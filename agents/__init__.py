@@ -1,1 +1,6 @@
-"""SB3 algorithm builders, the on-device PPO and the training/evaluation runners."""
+"""``coordrl.agents``: trainers (SB3 algorithms, the on-device PPO), evaluation, sweep runners."""
+
+if __name__ != "coordrl.agents":  # the checkout's folder, imported by its bare name
+    raise ImportError(
+        f"this folder installs as coordrl.agents: import coordrl.agents, not {__name__}"
+    )

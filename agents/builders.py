@@ -17,7 +17,7 @@ from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
-from coordrl.config import SCHEDULE, RunConfig
+from coordrl.config import Linear, RunConfig, Schedule
 from coordrl.extractors import make_policy_kwargs
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "ppo": PPO, "dqn": DQN}
@@ -29,20 +29,17 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
 
 
-def schedule(value: float | str) -> float | LinearSchedule:
-    """A number, or ``lin_<x>``: x at the start, decaying linearly to 0 at the end."""
-    if isinstance(value, str):
-        match = SCHEDULE.match(value)
-        assert match is not None, f"unvalidated schedule {value!r}"
-        return LinearSchedule(float(match["value"]), 0.0, 1.0)
+def schedule(value: Schedule) -> float | LinearSchedule:
+    """A number, or SB3's schedule for ``lin_<x>``: x at the start, linearly to 0 at the end."""
+    if isinstance(value, Linear):
+        return LinearSchedule(value.start, 0.0, 1.0)
     return value
 
 
 def algorithm_kwargs(config: RunConfig) -> dict[str, Any]:
     """SB3 constructor keyword arguments: the extractor, schedules and optimizer resolved."""
     hyper = dict(config.hyperparams)
-    coord = {"coord_layers": config.coord_layers} if config.arch == "coordconv" else {}
-    policy_kwargs = make_policy_kwargs(config.arch, with_r=config.with_r, **coord)
+    policy_kwargs = make_policy_kwargs(config.arch, **config.coord_kwargs)
     optimizer = hyper.pop("optimizer", None)
     eps = hyper.pop("optimizer_eps", None)
     if optimizer is not None:

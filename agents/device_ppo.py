@@ -1,19 +1,20 @@
-"""PPO with rollouts, GAE and updates all on one device, for the torch toy envs.
+"""PPO with rollouts, GAE and updates all on one device, over any torch vector env.
 
-CleanRL's ``ppo_atari.py`` shape (one readable loop) over a :class:`~envs.toy.base.TorchVectorEnv`:
-observations, actions, rewards and advantages never leave the device and no numpy runs in
-the loop. The network is the extractor SB3 policies use (``NatureCNN`` / ``CoordNatureCNN``
-from :mod:`coordrl.extractors`) with SB3's heads and initialisation, so the two PPOs train
-the same model.
+CleanRL's ``ppo_atari.py`` shape (one readable loop) over a torch vector env
+(:class:`~coordrl.envs.toy.base.TorchVectorEnv`): observations, actions, rewards and
+advantages never leave the device and no numpy runs in the loop; finished episodes cross to
+the host once per rollout, for the run's ``episodes.csv``. The network is the extractor SB3
+policies use (``NatureCNN`` / ``CoordNatureCNN`` from :mod:`coordrl.extractors`) with SB3's
+heads and initialisation, so the two PPOs train the same model. :class:`DevicePPO` is a
+trainer of the run lifecycle (:mod:`coordrl.lifecycle`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,21 +22,30 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from coordrl.extractors import CoordNatureCNN, NatureCNN
+from coordrl.config import Linear, Schedule, value_at
+from coordrl.episodes import Episodes
+from coordrl.extractors import NatureCNN, make_extractor
+from coordrl.lifecycle import Progress, Report
+from coordrl.runs import TORCH_MODEL, TORCH_STATE
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+
+ZOO_ATARI_LEARNING_RATE = Linear(2.5e-4)  # rl-zoo3's lin_2.5e-4
 
 
 @dataclasses.dataclass(frozen=True)
 class PPOSettings:
-    """PPO hyperparameters; the defaults are SB3's PPO defaults."""
+    """PPO hyperparameters (the config's ``hyperparams``); defaults: rl-zoo3's Atari PPO."""
 
     n_steps: int = 128  # per env, per rollout
     batch_size: int = 256  # minibatch size
     n_epochs: int = 4
-    learning_rate: float = 2.5e-4
-    linear_lr: bool = True  # decay the learning rate linearly to 0, as rl-zoo3's lin_
+    learning_rate: Schedule = ZOO_ATARI_LEARNING_RATE
     gamma: float = 0.99
     gae_lambda: float = 0.95
-    clip_range: float = 0.1
+    clip_range: Schedule = 0.1
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
@@ -57,18 +67,11 @@ class ActorCritic(nn.Module):
         observation_space: spaces.Box,
         action_space: spaces.Discrete | spaces.Box,
         arch: str = "coordconv",
-        coord_layers: str = "first",
-        with_r: bool = False,
+        **coord: Any,
     ) -> None:
+        """``coord``: ``coord_layers`` and ``with_r`` of a CoordConv ``arch``."""
         super().__init__()
-        if arch == "coordconv":
-            self.extractor: NatureCNN = CoordNatureCNN(
-                observation_space, coord_layers=coord_layers, with_r=with_r
-            )
-        elif arch == "conv":
-            self.extractor = NatureCNN(observation_space)
-        else:
-            raise ValueError(f"unknown arch {arch!r}; choose conv or coordconv")
+        self.extractor: NatureCNN = make_extractor(arch, observation_space, **coord)
         self.continuous = isinstance(action_space, spaces.Box)
         outputs = int(np.prod(action_space.shape)) if self.continuous else int(action_space.n)
         self.policy = nn.Linear(self.extractor.features_dim, outputs)
@@ -100,29 +103,21 @@ def _orthogonal(module: nn.Module, gain: float) -> None:
             module.bias.data.fill_(0.0)
 
 
-@dataclasses.dataclass
-class RolloutStats:
-    """What one rollout + update produced, for logs and progress bars."""
-
-    step: int
-    sps: float
-    episodes: int
-    mean_return: float
-    success_rate: float
-    losses: dict[str, float]
-
-
 class DevicePPO:
-    """PPO over a batched torch env; ``learn`` runs until ``total_steps`` env steps."""
+    """PPO over a batched torch env; ``learn`` runs until ``total_steps`` env steps.
+
+    ``coord``: ``coord_layers`` and ``with_r`` of a CoordConv ``arch``.
+    """
+
+    model_file = TORCH_MODEL
 
     def __init__(
         self,
         env,
         settings: PPOSettings,
         arch: str = "coordconv",
-        coord_layers: str = "first",
-        with_r: bool = False,
         seed: int = 0,
+        **coord: Any,
     ) -> None:
         self.env, self.settings = env, settings
         self.device = env.device
@@ -130,14 +125,10 @@ class DevicePPO:
             env.final_obs = True  # time-limit cuts are bootstrapped from the last observation
         torch.manual_seed(seed)
         self.model = ActorCritic(
-            env.single_observation_space,
-            env.single_action_space,
-            arch=arch,
-            coord_layers=coord_layers,
-            with_r=with_r,
+            env.single_observation_space, env.single_action_space, arch, **coord
         ).to(self.device)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=settings.learning_rate, eps=1e-5
+            self.model.parameters(), lr=value_at(settings.learning_rate, 1.0), eps=1e-5
         )
         self.num_timesteps = 0
         self.seed = seed
@@ -161,45 +152,45 @@ class DevicePPO:
             "dones": torch.zeros((t, n), device=self.device),
             "values": torch.zeros((t, n), device=self.device),
         }
+        # the episodes that end in each step of a rollout, sent to the host once per rollout
+        self.ends = {
+            "ended": torch.zeros((t, n), dtype=torch.bool, device=self.device),
+            "score": torch.zeros((t, n), dtype=torch.float64, device=self.device),
+            "length": torch.zeros((t, n), dtype=torch.int64, device=self.device),
+            "success": torch.full((t, n), math.nan, dtype=torch.float64, device=self.device),
+        }
 
     def learn(
         self,
         total_steps: int,
-        on_rollout: Callable[[RolloutStats], bool] | None = None,
+        report: Report | None = None,
+        writer: SummaryWriter | None = None,
     ) -> None:
-        """Train until ``total_steps``; ``on_rollout`` returning False stops early."""
+        """Train until ``total_steps``; ``report`` (after each update) returning False stops
+        early; ``writer`` gets the losses and learning rate of each update."""
         s, env = self.settings, self.env
         if self._obs is None:
             self._obs, _ = env.reset(seed=self.seed + self.num_timesteps)
         per_rollout = s.n_steps * env.num_envs
         while self.num_timesteps < total_steps:
-            start = time.perf_counter()
-            if s.linear_lr:
-                remaining = max(0.0, 1.0 - self.num_timesteps / total_steps)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = s.learning_rate * remaining
+            remaining = max(0.0, 1.0 - self.num_timesteps / total_steps)
+            rate = value_at(s.learning_rate, remaining)
+            for group in self.optimizer.param_groups:
+                group["lr"] = rate
             episodes = self._collect()
-            losses = self._update()
+            losses = self._update(value_at(s.clip_range, remaining))
             self.num_timesteps += per_rollout
-            stats = RolloutStats(
-                step=self.num_timesteps,
-                sps=per_rollout / (time.perf_counter() - start),
-                episodes=episodes["count"],
-                mean_return=episodes["return"],
-                success_rate=episodes["success"],
-                losses=losses,
-            )
-            if on_rollout is not None and on_rollout(stats) is False:
+            if writer is not None:
+                for key, value in {**losses, "learning_rate": rate}.items():
+                    writer.add_scalar(f"train/{key}", value, self.num_timesteps)
+            if report is not None and not report(Progress(self.num_timesteps, episodes)):
                 break
 
     @torch.no_grad()
-    def _collect(self) -> dict[str, Any]:
-        """One rollout of ``n_steps`` in every env; returns the ended episodes' means."""
-        s, env, b = self.settings, self.env, self.buffers
+    def _collect(self) -> Episodes:
+        """One rollout of ``n_steps`` in every env; returns the episodes that ended in it."""
+        s, env, b, ends = self.settings, self.env, self.buffers, self.ends
         assert self._obs is not None
-        total_return = torch.zeros((), device=self.device)
-        total_success = torch.zeros((), device=self.device)
-        count = torch.zeros((), dtype=torch.int64, device=self.device)
         for t in range(s.n_steps):
             head, value = self.model(self._obs)
             dist = self.model.distribution(head)
@@ -214,19 +205,28 @@ class DevicePPO:
                 reward = reward + s.gamma * final_value * truncated
             b["rewards"][t] = reward
             b["dones"][t] = (terminated | truncated).float()
-            ended = info["_episode"]
-            count += ended.sum()
-            total_return += (info["episode_return"] * ended).sum()
-            total_success += (info["success"] & ended).sum()
+            ends["ended"][t] = info["_episode"]
+            ends["score"][t] = info["episode_return"]
+            ends["length"][t] = info["episode_length"]
+            if "success" in info:
+                ends["success"][t] = info["success"]
             self._obs = obs
         _, next_value = self.model(self._obs)
         self._advantages(next_value)
-        n = int(count)
-        return {
-            "count": n,
-            "return": float(total_return / n) if n else float("nan"),
-            "success": float(total_success / n) if n else float("nan"),
-        }
+        return self._ended_episodes()
+
+    def _ended_episodes(self) -> Episodes:
+        """The rollout's finished episodes, on the host, in the order they ended."""
+        ended = self.ends["ended"].cpu()
+        steps, envs = ended.nonzero(as_tuple=True)
+        n = self.env.num_envs
+        return Episodes(
+            step=(self.num_timesteps + (steps + 1) * n).numpy().astype(np.int64),
+            env=envs.numpy().astype(np.int64),
+            score=self.ends["score"].cpu()[ended].numpy(),
+            length=self.ends["length"].cpu()[ended].numpy(),
+            success=self.ends["success"].cpu()[ended].numpy(),
+        )
 
     def _advantages(self, next_value: torch.Tensor) -> None:
         """GAE(lambda) over the rollout, into ``buffers["advantages"]`` and ``["returns"]``."""
@@ -242,7 +242,7 @@ class DevicePPO:
         b["advantages"] = advantages
         b["returns"] = advantages + b["values"]
 
-    def _update(self) -> dict[str, float]:
+    def _update(self, clip_range: float) -> dict[str, float]:
         """``n_epochs`` passes of clipped-surrogate minibatch updates over the rollout."""
         s, b = self.settings, self.buffers
         flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in b.items()}
@@ -262,7 +262,7 @@ class DevicePPO:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
                 policy_loss = -torch.min(
                     advantages * ratio,
-                    advantages * torch.clamp(ratio, 1 - s.clip_range, 1 + s.clip_range),
+                    advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range),
                 ).mean()
                 value_loss = nn.functional.mse_loss(value, flat["returns"][idx])
                 entropy = dist.entropy().mean()
@@ -271,10 +271,42 @@ class DevicePPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), s.max_grad_norm)
                 self.optimizer.step()
-                clipped = ((ratio - 1).abs() > s.clip_range).float().mean()
+                clipped = ((ratio - 1).abs() > clip_range).float().mean()
                 for key, value_ in zip(
                     sums, (policy_loss, value_loss, entropy, clipped), strict=True
                 ):
                     sums[key] += value_.detach()
                 updates += 1
         return {key: float(total) / updates for key, total in sums.items()}
+
+    # -- the lifecycle's trainer protocol ------------------------------------------------
+
+    def save_state(self, folder: Path) -> None:
+        """Network, optimizer, step counter and random generators, in ``state.pt``."""
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "num_timesteps": self.num_timesteps,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        torch.save(state, folder / TORCH_STATE)
+
+    def load_state(self, folder: Path) -> None:
+        """Restore :meth:`save_state`; the env restarts seeded with ``seed + step``."""
+        state = torch.load(folder / TORCH_STATE, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_timesteps = int(state["num_timesteps"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        self._obs = None
+
+    def save_model(self, path: Path) -> None:
+        """The final network's weights (what ``coordrl evaluate`` loads)."""
+        torch.save({"model": self.model.state_dict()}, path)
+
+    def close(self) -> None:
+        self.env.close()

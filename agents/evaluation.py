@@ -1,7 +1,7 @@
 """Evaluate a saved Atari agent: true scores over whole games, and MP4 videos of RGB frames.
 
 Evaluation plays under the training protocol (same frames, sticky actions and no-ops; see
-:mod:`envs.atari`) but without life-loss terminals or reward clipping, so scores are real
+:mod:`coordrl.envs.atari`) but without life-loss terminals or reward clipping, so scores are real
 game scores.
 """
 
@@ -17,16 +17,17 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from tqdm import tqdm
 
-from agents.builders import extractor_of, load_algorithm
+from coordrl.agents.builders import extractor_of, load_algorithm
 from coordrl.config import RunConfig
-from coordrl.extractors import CoordNatureCNN
+from coordrl.envs.atari import FRAME_SKIP, make_eval_env
+from coordrl.errors import CoordRLError
+from coordrl.extractors import arch_of
 from coordrl.runs import atomic_path
-from envs.atari import FRAME_SKIP, make_eval_env
 
 VIDEO_FPS = 60 // FRAME_SKIP  # real-time playback of agent steps
 
 
-class EvaluationError(ValueError):
+class EvaluationError(CoordRLError):
     """A model that cannot be evaluated as asked, said in one line."""
 
 
@@ -64,7 +65,7 @@ def load_for_evaluation(config: RunConfig, model_path: Path, device: str) -> Bas
         raise EvaluationError(
             f"cannot load {model_path} as an SB3 {config.algo} model: {reason}"
         ) from None
-    model_arch = "coordconv" if isinstance(extractor_of(model), CoordNatureCNN) else "conv"
+    model_arch = arch_of(extractor_of(model))
     if model_arch != config.arch:
         raise EvaluationError(
             f"{model_path} holds a {model_arch} agent, but its config says arch {config.arch}"

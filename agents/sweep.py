@@ -4,7 +4,8 @@ A trial is an ordinary run directory, made by the same command a user would type
 sweep's runs resume, evaluate and compare like any other. Re-running a sweep skips the
 trials that finished, resumes the interrupted ones from their checkpoints and retries the
 failed ones; one trial failing never stops the others. Locally, up to ``max_concurrent``
-trials run side by side; :mod:`agents.sweep_ray` runs the same :func:`run_trial` on Ray Tune.
+trials run side by side; :mod:`coordrl.agents.sweep_ray` runs the same :func:`run_trial` on
+Ray Tune.
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from agents.signals import StopSignals
-from coordrl.config import RESUMABLE_KEYS, RunConfig, dump_config, load_config
-from coordrl.runs import CONFIG_FILE, EVAL_DIR, atomic_path, is_finished, is_run_dir
+from coordrl.config import RESUMABLE_KEYS, RunConfig, dump_config, load_run_config
+from coordrl.errors import CoordRLError
+from coordrl.runs import (
+    EVAL_DIR,
+    SWEEP_CONFIG,
+    SWEEP_EVAL,
+    SWEEP_LOG,
+    atomic_path,
+    is_finished,
+    is_run_dir,
+)
+from coordrl.signals import StopSignals
 from coordrl.sweeps import Sweep, Trial
 
-LOG_FILE = "sweep.log"  # the trial's commands and everything they printed, appended
-EVAL_FILE = "sweep.json"  # under the run's eval/: the evaluation the sweep asked for
 STATUSES = ("finished", "skipped", "interrupted", "failed")
 
 
@@ -62,6 +70,7 @@ class Stopper:
     def run(self, command: list[str], log: Path, threads: int) -> int | None:
         """Run ``command`` with output appended to ``log``; None if stopped before it began."""
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+        env["PYTHONSAFEPATH"] = "1"  # the installed coordrl, not a coordrl/ folder in the cwd
         with log.open("a") as out:
             out.write(f"$ coordrl {' '.join(command[3:])}\n")
             out.flush()
@@ -79,7 +88,7 @@ class Stopper:
 
 def is_done(trial: Trial, evaluate: Mapping[str, Any] | None) -> bool:
     """Trained (and evaluated, when the sweep asks for it): nothing left to do."""
-    evaluated = evaluate is None or (trial.run_dir / EVAL_DIR / EVAL_FILE).is_file()
+    evaluated = evaluate is None or (trial.run_dir / EVAL_DIR / SWEEP_EVAL).is_file()
     return is_finished(trial.run_dir) and evaluated
 
 
@@ -105,10 +114,10 @@ def _train_command(trial: Trial) -> list[str] | str:
     """The ``coordrl train`` command that brings the trial to its end, or why there is none."""
     run_dir = trial.run_dir
     if not is_run_dir(run_dir):
-        config_file = run_dir / "sweep-config.yaml"  # what the trial was asked to be
+        config_file = run_dir / SWEEP_CONFIG  # what the trial was asked to be
         dump_config(trial.config, config_file)
         return _coordrl("train", "--config", str(config_file), "--run-dir", str(run_dir))
-    existing = load_config(run_dir / CONFIG_FILE)
+    existing = load_run_config(run_dir)
     changed = [k for k in _differences(existing, trial.config) if k not in RESUMABLE_KEYS]
     if changed:
         return (
@@ -124,7 +133,7 @@ def _train_command(trial: Trial) -> list[str] | str:
 
 def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:
     command = _coordrl("evaluate", str(trial.run_dir))
-    command += ["--out", str(trial.run_dir / EVAL_DIR / EVAL_FILE), "--seed", "12345"]
+    command += ["--out", str(trial.run_dir / EVAL_DIR / SWEEP_EVAL), "--seed", "12345"]
     if "episodes" in evaluate:
         command += ["--episodes", str(evaluate["episodes"])]
     if evaluate.get("deterministic"):
@@ -147,7 +156,7 @@ def run_trial(
         return result("interrupted", message="not started: the sweep was stopped")
     try:
         trial.run_dir.mkdir(parents=True, exist_ok=True)
-        log = trial.run_dir / LOG_FILE
+        log = trial.run_dir / SWEEP_LOG
         command = _train_command(trial)
         if isinstance(command, str):
             return result("failed", message=command)
@@ -173,7 +182,7 @@ def run_trial(
                 return result("failed", message=f"evaluation: {_last_error(log)} (log: {log})")
     except OSError as exc:
         return result("failed", message=f"{trial.run_dir}: {exc.strerror or exc}")
-    except ValueError as exc:  # ConfigError: an unreadable config.yaml in its run directory
+    except CoordRLError as exc:  # an unreadable config.yaml in its run directory
         return result("failed", message=str(exc))
     return result("finished")
 

@@ -1,4 +1,4 @@
-"""Run a sweep's trials on Ray Tune: the same :func:`agents.sweep.run_trial`, placed by Ray.
+"""Run a sweep's trials on Ray Tune: the same :func:`coordrl.agents.sweep.run_trial`, placed by Ray.
 
 Ray decides where each trial runs from its resources (``cpus``, ``gpus``, fractions
 allowed); the trial itself is the same ``coordrl train`` process as in a local sweep, so
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agents.sweep import TrialResult, is_done, run_trial
+from coordrl.agents.sweep import TrialResult, is_done, run_trial
 from coordrl.sweeps import Sweep
 
 

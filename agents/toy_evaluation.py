@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.device_ppo import ActorCritic
-from agents.evaluation import load_for_evaluation
-from agents.outcome import RunError
-from agents.toy_training import make_toy_env
+from coordrl.agents.device_ppo import ActorCritic
+from coordrl.agents.evaluation import load_for_evaluation
 from coordrl.config import RunConfig
+from coordrl.envs.factory import make_torch_env
+from coordrl.runs import RunError
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 MAX_BATCH = 1024
@@ -38,13 +38,9 @@ def load_policy(
             return torch.as_tensor(np.asarray(actions), device=obs.device)
 
         return sb3_policy
-    env = make_toy_env(config.replace(n_envs=1), device)
+    env = make_torch_env(config, device, num_envs=1)
     network = ActorCritic(
-        env.single_observation_space,
-        env.single_action_space,
-        arch=config.arch,
-        coord_layers=config.coord_layers,
-        with_r=config.with_r,
+        env.single_observation_space, env.single_action_space, config.arch, **config.coord_kwargs
     ).to(device)
     try:
         state = torch.load(model_path, map_location=device, weights_only=True)
@@ -67,7 +63,7 @@ def evaluate_part(
     config: RunConfig, policy: Policy, part: str, episodes: int, seed: int, device
 ) -> dict[str, Any]:
     """Success rate and mean return over the first ``episodes`` episodes ended in ``part``."""
-    env = make_toy_env(config.replace(n_envs=min(episodes, MAX_BATCH)), device, part=part)
+    env = make_torch_env(config, device, part=part, num_envs=min(episodes, MAX_BATCH))
     obs, _ = env.reset(seed=seed)
     returns, successes = [], []
     ended_count = 0

@@ -25,12 +25,13 @@ from ale_py.vector_env import AtariVectorEnv
 from stable_baselines3 import PPO
 from timing import interleaved_rates
 
-from agents.builders import build_algorithm, schedule
+from coordrl.agents.builders import build_algorithm, schedule
 from coordrl.config import load_config
 from coordrl.device import resolve_device
-from envs.atari import game_name, make_vec_env, resolve_env_id
+from coordrl.envs.atari import game_name, make_vec_env, resolve_env_id
+from coordrl.shipped import find_config
 
-PPO_CONFIG = "configs/atari/ppo.yaml"
+PPO_CONFIG = "atari/ppo"  # a shipped config
 
 
 def random_steps(env, n_envs: int, n_actions: int, steps: int) -> Callable[[], int]:
@@ -87,7 +88,7 @@ def main() -> None:
     env_rates = interleaved_rates(contenders, args.rounds, "env steps")
     raw.close()
 
-    base = load_config(PPO_CONFIG, {"env": env_id, "n_envs": args.n_envs, "seed": 0})
+    base = load_config(find_config(PPO_CONFIG), {"env": env_id, "n_envs": args.n_envs, "seed": 0})
     hyper = base.hyperparams
     models = {
         "coordrl PPO, coordconv": build_algorithm(

@@ -8,7 +8,7 @@ Prints:
     gymnasium's SyncVectorEnv (same-step autoreset, as the torch env); target on a CPU
     >= 20x at N = 1024, on a GPU >= 10M steps/s at N >= 4096;
   - training steps/s on the pointing task: the on-device PPO against SB3's PPO through the
-    SB3 adapter, both with configs/toy/point.yaml's network, envs and hyperparameters
+    SB3 adapter, both with the shipped toy/point config's network, envs and hyperparameters
     (the experiment's; the learning rate held constant) (target >= 2x on a CPU,
     >= 10x on a GPU; on a GPU the on-device PPO should pass 200k steps/s).
 Contenders run in interleaved rounds (order rotated each round); each figure is the
@@ -27,15 +27,17 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
 from timing import interleaved_rates
 
-import envs.toy
-from agents.device_ppo import DevicePPO
-from agents.toy_training import make_toy_env, ppo_settings
+import coordrl.envs.toy
+from coordrl.agents.builders import schedule
+from coordrl.agents.device_ppo import DevicePPO, PPOSettings
 from coordrl.config import load_config
 from coordrl.device import resolve_device
+from coordrl.envs.factory import make_torch_env
+from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.extractors import make_policy_kwargs
-from envs.toy.sb3 import SB3VecEnv
+from coordrl.shipped import find_config
 
-POINT_CONFIG = "configs/toy/point.yaml"
+POINT_CONFIG = "toy/point"  # a shipped config
 
 
 def torch_env_steps(env_id: str, n: int, device, steps: int) -> Callable[[], int]:
@@ -78,7 +80,7 @@ def steps_for(n: int, budget: int) -> int:
 
 def env_table(args, device) -> list[tuple[str, int, float, float]]:
     rows = []
-    for task, env_id in envs.toy.TASKS.items():
+    for task, env_id in coordrl.envs.toy.TASKS.items():
         for n in args.sizes:
             contenders = {
                 "torch": torch_env_steps(env_id, n, device, steps_for(n, args.torch_budget)),
@@ -90,22 +92,23 @@ def env_table(args, device) -> list[tuple[str, int, float, float]]:
 
 
 def training_rates(args, device) -> dict[str, float]:
-    """Both PPOs on the pointing task with configs/toy/point.yaml's network and settings."""
-    config = load_config(POINT_CONFIG, {"n_envs": args.ppo_envs} if args.ppo_envs else None)
-    settings = ppo_settings(config)
+    """Both PPOs on the pointing task with the shipped toy/point config's network and settings."""
+    overrides = {"n_envs": args.ppo_envs} if args.ppo_envs else None
+    config = load_config(find_config(POINT_CONFIG), overrides)
+    settings = PPOSettings(**config.hyperparams)
     rollout = config.n_envs * settings.n_steps
-    ours = DevicePPO(make_toy_env(config, device), settings, arch=config.arch)
-    adapter = SB3VecEnv(make_toy_env(config, torch.device("cpu")))
+    ours = DevicePPO(make_torch_env(config, device), settings, arch=config.arch)
+    adapter = SB3VecEnv(make_torch_env(config, torch.device("cpu")))
     theirs = PPO(
         "CnnPolicy",
         adapter,
         n_steps=settings.n_steps,
         batch_size=settings.batch_size,
         n_epochs=settings.n_epochs,
-        learning_rate=settings.learning_rate,
+        learning_rate=schedule(settings.learning_rate),
         gamma=settings.gamma,
         gae_lambda=settings.gae_lambda,
-        clip_range=settings.clip_range,
+        clip_range=schedule(settings.clip_range),
         ent_coef=settings.ent_coef,
         vf_coef=settings.vf_coef,
         max_grad_norm=settings.max_grad_norm,
@@ -139,7 +142,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--torch-budget", type=int, default=2_000_000, help="steps per timing")
     parser.add_argument("--numpy-budget", type=int, default=100_000, help="steps per timing")
-    parser.add_argument("--ppo-envs", type=int, help="default: configs/toy/point.yaml's")
+    parser.add_argument("--ppo-envs", type=int, help="default: toy/point's")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

@@ -7,4 +7,4 @@
 from coordrl.layers import AddCoords, CoordConv2d, coord_grid, coordify, to_concat_conv
 
 __all__ = ["AddCoords", "CoordConv2d", "coord_grid", "coordify", "to_concat_conv"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -4,6 +4,9 @@ A config is a YAML mapping of run settings (:data:`RUN_FIELDS`) with a ``hyperpa
 mapping checked against the algorithm's own fields (:data:`HYPERPARAMS`). Keys left out take
 the defaults below (hyperparameters left out take SB3's). ``--set key=value`` and command-line
 flags are overrides, validated the same way and named as their source in errors.
+
+A toy env's ``env_kwargs`` are its constructor's options: ``coordrl.envs.factory`` checks them
+against the constructor itself, so they are not restated here.
 """
 
 from __future__ import annotations
@@ -11,22 +14,44 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from coordrl.runs import atomic_path
+from coordrl.errors import ConfigError
+from coordrl.extractors import ARCHS
+from coordrl.runs import CONFIG_FILE, RunError, atomic_path, is_run_dir
 
 ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo")
-ARCHS: tuple[str, ...] = ("conv", "coordconv")
-SCHEDULE = re.compile(r"^lin_(?P<value>[0-9.eE+-]+)$")
+_SCHEDULE = re.compile(r"^lin_(?P<value>[0-9.eE+-]+)$")
 _REQUIRED = object()
 
 
-class ConfigError(ValueError):
-    """A config mistake, phrased for one line: ``<source>: <key>: <problem>``."""
+@dataclasses.dataclass(frozen=True)
+class Linear:
+    """``lin_<start>`` (rl-zoo3's notation): ``start`` at the beginning of the run, decaying
+    linearly to 0 at its end. Parsed once, from the config; trainers read ``start``."""
+
+    start: float
+
+    def at(self, progress_remaining: float) -> float:
+        """The value when ``progress_remaining`` (1 at the start, 0 at the end) is left."""
+        return self.start * progress_remaining
+
+    def __str__(self) -> str:
+        return f"lin_{self.start!r}"
+
+
+Schedule = float | Linear
+
+
+def value_at(schedule: Schedule, progress_remaining: float) -> float:
+    """A constant, or a :class:`Linear` schedule's value at that point of the run."""
+    return schedule.at(progress_remaining) if isinstance(schedule, Linear) else schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +91,12 @@ class Field:
         self._check_range(number)
         return number
 
-    def _schedule(self, value: Any) -> float | str:
+    def _schedule(self, value: Any) -> Schedule:
+        if isinstance(value, Linear):
+            self._check_range(value.start)
+            return value
         if isinstance(value, str):
-            match = SCHEDULE.match(value.strip())
+            match = _SCHEDULE.match(value.strip())
             if match is None:
                 try:
                     value = float(value)
@@ -82,7 +110,7 @@ class Field:
                 except ValueError:
                     raise ValueError(f"malformed schedule {value!r}") from None
                 self._check_range(start)
-                return f"lin_{start!r}"
+                return Linear(start)
         number = _number(value, "float")
         self._check_range(number)
         return number
@@ -99,6 +127,28 @@ class Field:
         return {"int": "an integer", "float": "a number", "bool": "true or false"}.get(
             self.kind, "a value"
         )
+
+
+def field_for(annotation: Any, default: Any = _REQUIRED) -> Field:
+    """The :class:`Field` a typed Python parameter implies: ``int``, ``float``, ``bool``,
+    ``str``, a ``Literal`` of strings (its choices), any of them ``| None`` (nullable).
+
+    So a constructor's signature is the schema of its options; bounds stay the
+    constructor's own checks.
+    """
+    nullable = False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) != 1:
+            raise TypeError(f"cannot make a config field of {annotation!r}")
+        annotation, nullable = rest[0], True
+    if typing.get_origin(annotation) is typing.Literal:
+        return Field("str", default, choices=typing.get_args(annotation), nullable=nullable)
+    kinds = {int: "int", float: "float", bool: "bool", str: "str"}
+    if annotation not in kinds:
+        raise TypeError(f"cannot make a config field of {annotation!r}")
+    return Field(kinds[annotation], default, nullable=nullable)
 
 
 def _number(value: Any, kind: str) -> int | float:
@@ -158,23 +208,6 @@ _ON_POLICY: dict[str, Field] = {
 }
 
 ATARI_ONLY: tuple[str, ...] = ("backend", "repeat_action_probability", "noop_max")
-_TOY_COMMON: dict[str, Field] = {
-    "canvas": Field("int", low=18),
-    "split": Field("str", choices=("uniform", "quadrant")),
-}
-TOY_ENV_KWARGS: dict[str, dict[str, Field]] = {
-    "coordrl/Point-v0": {
-        **_TOY_COMMON,
-        "bins": Field("int", low=2),
-        "action": Field("str", choices=("cells", "xy")),
-    },
-    "coordrl/Navigate-v0": {
-        **_TOY_COMMON,
-        "step": _positive_int(),
-        "max_steps": Field("int", low=1, nullable=True),
-        "reward": Field("str", choices=("shaped", "sparse")),
-    },
-}
 
 
 def is_toy_env(env: str) -> bool:
@@ -226,7 +259,7 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         **_ON_POLICY,
         "batch_size": _positive_int(),
         "n_epochs": _positive_int(),
-        "clip_range": Field("float", above=0.0),  # a constant: no schedule on device
+        "clip_range": Field("schedule", above=0.0),
     },
 }
 
@@ -253,8 +286,12 @@ class RunConfig:
     hyperparams: Mapping[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain YAML values (schedules as ``lin_<x>``), as ``config.yaml`` holds them."""
         data = dataclasses.asdict(self)
-        data["hyperparams"] = dict(self.hyperparams)
+        data["hyperparams"] = {
+            key: str(value) if isinstance(value, Linear) else value
+            for key, value in self.hyperparams.items()
+        }
         data["env_kwargs"] = dict(self.env_kwargs)
         if is_toy_env(self.env):  # Atari settings do not apply, and would not validate
             for key in ATARI_ONLY:
@@ -262,6 +299,14 @@ class RunConfig:
         else:
             data.pop("env_kwargs")
         return data
+
+    @property
+    def coord_kwargs(self) -> dict[str, Any]:
+        """The extractor's CoordConv settings: none for conv (``coord_layers`` and ``with_r``
+        apply to the CoordConv arm only, so one flag flips a config between the arms)."""
+        if self.arch != "coordconv":
+            return {}
+        return {"coord_layers": self.coord_layers, "with_r": self.with_r}
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -300,29 +345,27 @@ def validate(raw: Mapping[str, Any], source: str) -> RunConfig:
 
 
 def _validate_env(values: dict[str, Any], raw: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Toy envs take ``env_kwargs`` and no Atari settings; Atari envs the other way round."""
-    env, kwargs = values["env"], raw.get("env_kwargs") or {}
-    if not is_toy_env(env):
+    """Toy envs take ``env_kwargs`` (checked against the env by ``coordrl.envs.factory``) and
+    no Atari settings; Atari envs the other way round."""
+    kwargs = raw.get("env_kwargs") or {}
+    if not is_toy_env(values["env"]):
         if kwargs:
             raise ConfigError(f"{source}: env_kwargs: only for the coordrl/* toy envs")
-        if values["algo"] == "device_ppo":
-            raise ConfigError(f"{source}: algo: device_ppo trains the coordrl/* toy envs only")
         return {}
-    if env not in TOY_ENV_KWARGS:
-        known = ", ".join(TOY_ENV_KWARGS)
-        raise ConfigError(f"{source}: env: unknown toy env {env!r} (known: {known})")
     for key in ATARI_ONLY:
         if key in raw:
-            raise ConfigError(f"{source}: {key}: only for Atari envs, not {env}")
-    return _validate_section(kwargs, TOY_ENV_KWARGS[env], "env_kwargs", env, "options", source)
+            raise ConfigError(f"{source}: {key}: only for Atari envs, not {values['env']}")
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise ConfigError(f"{source}: env_kwargs: expected a mapping of option names to values")
+    return dict(kwargs)
 
 
 def _validate_hyperparams(algo: str, raw: Any, source: str) -> dict[str, Any]:
-    return _validate_section(raw, HYPERPARAMS[algo], "hyperparams", algo, "hyperparameters", source)
+    return validate_section(raw, HYPERPARAMS[algo], "hyperparams", algo, "hyperparameters", source)
 
 
-def _validate_section(
-    raw: Any, fields: dict[str, Field], section: str, owner: str, what: str, source: str
+def validate_section(
+    raw: Any, fields: Mapping[str, Field], section: str, owner: str, what: str, source: str
 ) -> dict[str, Any]:
     """A nested mapping (``hyperparams``, ``env_kwargs``) checked against ``owner``'s fields."""
     if not isinstance(raw, Mapping):
@@ -403,6 +446,14 @@ def load_config(
     if overrides:
         config = validate(merge(raw, overrides), override_source)
     return config
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config of a run directory; ``RunError`` if it is not one."""
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise RunError(f"{run_dir} is not a run directory (it has no {CONFIG_FILE})")
+    return load_config(run_dir / CONFIG_FILE)
 
 
 def dump_config(config: RunConfig, path: str | Path) -> None:

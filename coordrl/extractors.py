@@ -19,9 +19,16 @@ from torch import nn
 
 from coordrl.layers import CoordConv2d
 
-__all__ = ["ARCHS", "CoordNatureCNN", "NatureCNN", "make_policy_kwargs"]
+__all__ = [
+    "ARCHS",
+    "CoordNatureCNN",
+    "NatureCNN",
+    "arch_of",
+    "extractor_spec",
+    "make_extractor",
+    "make_policy_kwargs",
+]
 
-ARCHS = ("conv", "coordconv")
 CoordLayers = Literal["first", "all"]
 
 # (out_channels, kernel_size, stride) of the DQN Nature paper's three conv layers.
@@ -158,6 +165,46 @@ class CoordNatureCNN(NatureCNN):
         )
 
 
+# The one arch -> extractor mapping: SB3 policies, the on-device agents and evaluation use it.
+EXTRACTORS: dict[str, type[NatureCNN]] = {"conv": NatureCNN, "coordconv": CoordNatureCNN}
+ARCHS: tuple[str, ...] = tuple(EXTRACTORS)
+
+
+def extractor_spec(
+    arch: str, *, coord_layers: CoordLayers | None = None, with_r: bool = False
+) -> tuple[type[NatureCNN], dict[str, Any]]:
+    """The extractor class of ``arch`` and its CoordConv keyword arguments.
+
+    ``coord_layers`` defaults to "first" for "coordconv"; it and ``with_r`` are refused for
+    "conv", where they would silently do nothing.
+    """
+    if arch == "conv":
+        if coord_layers is not None or with_r:
+            raise ValueError("coord_layers and with_r apply to arch 'coordconv', not 'conv'")
+        return NatureCNN, {}
+    if arch == "coordconv":
+        return CoordNatureCNN, {"coord_layers": coord_layers or "first", "with_r": with_r}
+    raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def make_extractor(
+    arch: str,
+    observation_space: gym.Space,
+    *,
+    coord_layers: CoordLayers | None = None,
+    with_r: bool = False,
+    **kwargs: Any,
+) -> NatureCNN:
+    """An extractor of ``arch`` for ``observation_space``; ``kwargs`` go to NatureCNN."""
+    cls, coord = extractor_spec(arch, coord_layers=coord_layers, with_r=with_r)
+    return cls(observation_space, **coord, **kwargs)
+
+
+def arch_of(extractor: nn.Module) -> str:
+    """The arch an extractor was built as ("conv" or "coordconv")."""
+    return "coordconv" if getattr(extractor, "coord_layers", None) is not None else "conv"
+
+
 def make_policy_kwargs(
     arch: str,
     *,
@@ -174,23 +221,15 @@ def make_policy_kwargs(
     the dict it is given. ``coord_layers`` defaults to "first" for "coordconv";
     ``channels_last`` is the extractors' (None: channels-last on the CPU only).
     """
-    extractor_kwargs: dict[str, Any] = {
-        "features_dim": features_dim,
-        "normalized_image": normalized_image,
-        "channels_last": channels_last,
-    }
-    if arch == "conv":
-        if coord_layers is not None or with_r:
-            raise ValueError("coord_layers and with_r apply to arch 'coordconv', not 'conv'")
-        extractor_class: type[NatureCNN] = NatureCNN
-    elif arch == "coordconv":
-        extractor_class = CoordNatureCNN
-        extractor_kwargs.update(coord_layers=coord_layers or "first", with_r=with_r)
-    else:
-        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+    extractor_class, coord = extractor_spec(arch, coord_layers=coord_layers, with_r=with_r)
     return {
         "features_extractor_class": extractor_class,
-        "features_extractor_kwargs": extractor_kwargs,
+        "features_extractor_kwargs": {
+            "features_dim": features_dim,
+            "normalized_image": normalized_image,
+            "channels_last": channels_last,
+            **coord,
+        },
         "net_arch": [],
         "normalize_images": not normalized_image,
     }

@@ -1,4 +1,17 @@
-"""Run directories: atomic file writes and fresh directory names, so no work is ever lost."""
+"""Run directories: their file names, atomic writes, checkpoints; so no work is ever lost.
+
+Every name a run directory holds is defined here and nowhere else::
+
+    config.yaml                 the resolved config, written first
+    events.out.tfevents.*       TensorBoard
+    episodes.csv                every finished episode (see coordrl.episodes)
+    checkpoints/step_N/         the newest few checkpoints, each complete or absent:
+        progress.json           the lifecycle's own state (wall time so far)
+        model.zip, replay_buffer.pkl  (SB3 agents) or state.pt (on-device agents)
+    model.zip | model.pt        the final agent, once the run is finished
+    eval/*.json                 what coordrl evaluate measured
+    sweep.log, sweep-config.yaml  a sweep trial's output and requested config
+"""
 
 from __future__ import annotations
 
@@ -12,7 +25,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from coordrl.errors import CoordRLError
+
 T = TypeVar("T")
+
+CONFIG_FILE = "config.yaml"
+EPISODES_CSV = "episodes.csv"
+CHECKPOINTS = "checkpoints"
+PROGRESS_FILE = "progress.json"  # in each checkpoint
+EVAL_DIR = "eval"
+SB3_MODEL = "model.zip"  # an SB3 agent (final model, and in each checkpoint)
+REPLAY_BUFFER = "replay_buffer.pkl"  # an off-policy SB3 agent's, in each checkpoint
+TORCH_MODEL = "model.pt"  # an on-device agent's final weights
+TORCH_STATE = "state.pt"  # an on-device agent's checkpoint: weights, optimizer, counters
+MODEL_FILES = (SB3_MODEL, TORCH_MODEL)  # what a finished run holds, by trainer kind
+CHECKPOINT_MODELS = (SB3_MODEL, TORCH_STATE)  # what evaluate can read from a checkpoint
+SWEEP_LOG = "sweep.log"  # a sweep trial's commands and everything they printed
+SWEEP_CONFIG = "sweep-config.yaml"  # the config a sweep asked a trial to be
+SWEEP_EVAL = "sweep.json"  # under eval/: the evaluation a sweep asked for
+LEGACY_ROLLOUTS_CSV = "rollouts.csv"  # coordrl 0.1's per-rollout log of on-device runs
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+class RunError(CoordRLError):
+    """A run directory that cannot be started, resumed or read, said in one line."""
 
 
 @contextmanager
@@ -42,18 +78,6 @@ def fresh_run_dir(path: str | Path, marker: str = "result.json") -> Path:
         n += 1
         candidate = path.with_name(f"{path.name}-{n}")
     return candidate
-
-
-# The files of a run directory (see agents/training.py for who writes them).
-CONFIG_FILE = "config.yaml"
-MODEL_FILE = "model.zip"
-EPISODES_CSV = "episodes.csv"
-ROLLOUTS_CSV = "rollouts.csv"  # on-device PPO runs: one row per rollout
-MODEL_FILES = (MODEL_FILE, "model.pt")  # a finished run: SB3 agents, on-device PPO agents
-EPISODE_COLUMNS = ("step", "env", "score", "length", "time")
-EVAL_DIR = "eval"
-CHECKPOINTS = "checkpoints"
-_STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 A sweep file is YAML::
 
-    config: configs/toy/point.yaml     # the base run config (or a grid key: several)
+    config: toy/point                  # the base run config: a file or a shipped name
+                                       # (or a grid key: several)
     out: runs/sweeps/point             # each trial is a run directory under here
     set: {device: cpu}                 # overrides for every trial (optional)
     grid:                              # every combination of these is one trial
@@ -20,11 +21,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from coordrl.config import ConfigError, RunConfig, load_config, read_yaml, run_name
+from coordrl.errors import UnknownNameError
+from coordrl.shipped import find_config
 
 SWEEP_KEYS = ("config", "out", "set", "grid", "evaluate", "resources")
 EVALUATE_KEYS = ("episodes", "deterministic")
@@ -91,18 +94,6 @@ def _known(section: Mapping[str, Any], known: tuple[str, ...], where: str, sourc
             raise ConfigError(f"{source}: {where}{key}: unknown key (known: {', '.join(known)})")
 
 
-def _resolve(path: str, sweep_file: Path) -> Path:
-    """A config path as written: from the current directory, else from the sweep file's
-    directory or one above it (so ``configs/toy/point.yaml`` works from anywhere)."""
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    for folder in (sweep_file.parent, *sweep_file.absolute().parent.parents):
-        if (folder / candidate).is_file():
-            return folder / candidate
-    return candidate
-
-
 def _trial_name(config: RunConfig, values: Mapping[str, Any]) -> str:
     name = run_name(config)
     for key, value in values.items():
@@ -119,8 +110,14 @@ def _positive(value: Any, key: str, source: str, allow_zero: bool = False) -> fl
     return float(value)
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read, check and expand a sweep file; ``ConfigError`` names the file and the key."""
+def load_sweep(
+    path: str | Path, check: Callable[[RunConfig, str], RunConfig] | None = None
+) -> Sweep:
+    """Read, check and expand a sweep file; ``ConfigError`` names the file and the key.
+
+    ``check(config, source)`` (the trainers' preflight) checks each trial's config beyond
+    its schema and returns it resolved.
+    """
     path = Path(path)
     source = str(path)
     raw = read_yaml(path)
@@ -147,10 +144,15 @@ def load_sweep(path: str | Path) -> Sweep:
     keys = list(grid)
     for combo in itertools.product(*(grid[key] for key in keys)):
         values = dict(zip(keys, combo, strict=True))
-        config_path = _resolve(str(values.get("config", base)), path)
+        try:
+            config_path = find_config(str(values.get("config", base)), relative_to=path.parent)
+        except UnknownNameError as exc:
+            raise ConfigError(f"{source}: config: {exc}") from None
         trial_overrides = {**overrides, **{k: v for k, v in values.items() if k != "config"}}
         where = f"{source} ({', '.join(f'{k}={v}' for k, v in values.items())})"
         config = load_config(config_path, _nested(trial_overrides), where)
+        if check is not None:
+            config = check(config, where)
         name = _trial_name(config, values)
         trials.append(Trial(name, config, out / name, tuple(values.items())))
     names = [t.name for t in trials]

@@ -27,7 +27,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from envs.vec import BatchedVecEnv
+from coordrl.envs.vec import BatchedVecEnv
+from coordrl.errors import UnknownNameError
 
 gym.register_envs(ale_py)
 # ALE prints a banner on every ROM load; keep the terminal to our own lines (and errors).
@@ -53,7 +54,8 @@ def atari_env_ids() -> list[str]:
 def resolve_env_id(name: str) -> str:
     """``"Breakout"``, ``"breakout"`` or ``"ALE/Breakout-v5"`` -> ``"ALE/Breakout-v5"``.
 
-    Raises ``ValueError`` naming the closest ids when the game is unknown.
+    Raises :class:`~coordrl.errors.UnknownNameError` (a ``ValueError``) naming the closest
+    ids when the game is unknown.
     """
     ids = atari_env_ids()
     by_key = {_key(i): i for i in ids}
@@ -62,7 +64,7 @@ def resolve_env_id(name: str) -> str:
         return by_key[key]
     close = difflib.get_close_matches(key, list(by_key), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(by_key[c] for c in close)}?" if close else ""
-    raise ValueError(f"unknown Atari env {name!r}{hint} ({len(ids)} ALE/*-v5 ids exist)")
+    raise UnknownNameError(f"unknown Atari env {name!r}{hint} ({len(ids)} ALE/*-v5 ids exist)")
 
 
 def _key(name: str) -> str:

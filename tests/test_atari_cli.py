@@ -13,21 +13,13 @@ import imageio_ffmpeg
 import pytest
 import yaml
 from atari_helpers import write_config
+from cli_helpers import run
 
 from coordrl import cli
 from coordrl.commands import train as train_command
 from coordrl.runs import list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def user_error(capsys, *args: str) -> str:
@@ -68,7 +60,7 @@ def test_no_arguments_is_a_short_coordconv_quick_start(tmp_path, capsys, monkeyp
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     code, out, _ = run(capsys, "train")
     assert code == 0
-    assert "quick start: configs/atari/ppo.yaml with CoordConv for 128 steps" in out
+    assert "quick start: atari/ppo with CoordConv for 128 steps" in out
     config = yaml.safe_load(Path("runs/atari/Breakout-ppo-coordconv-seed0/config.yaml").read_text())
     assert config["arch"] == "coordconv" and config["timesteps"] == 128
 
@@ -161,7 +153,7 @@ BAD_TRAIN_INPUT = [
     (["--timesteps", "-5"], "argument --timesteps: expected a positive integer, got -5"),
     (["--set", "timesteps=-5"], "timesteps: must be >= 1"),
     (["--device", "cuda:7"], "device 'cuda:7'"),
-    (["--config", "nowhere.yaml"], "nowhere.yaml: cannot read"),
+    (["--config", "nowhere.yaml"], "no such config file or shipped config: nowhere.yaml"),
     (["--resume", "."], "is not a run directory"),
 ]
 

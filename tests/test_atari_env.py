@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.atari import AleVecEnv, make_eval_env, make_vec_env, resolve_env_id
+from coordrl.envs.atari import AleVecEnv, make_eval_env, make_vec_env, resolve_env_id
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,12 @@ import pytest
 from atari_helpers import tiny_config, write_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from agents.builders import ALGORITHMS, extractor_of
-from agents.callbacks import save_checkpoint
-from agents.training import _load_latest, train
+from coordrl.agents.builders import ALGORITHMS, extractor_of
+from coordrl.agents.sb3_trainer import SB3Trainer
+from coordrl.agents.trainers import preflight, train
 from coordrl.config import load_config, validate
 from coordrl.extractors import CoordNatureCNN, NatureCNN
-from coordrl.runs import list_checkpoints
-from envs.atari import make_vec_env
+from coordrl.runs import list_checkpoints, load_newest_checkpoint, write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +33,19 @@ def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+def tiny(algo: str = "ppo", **overrides):
+    """A tiny Breakout config, checked and resolved as ``coordrl train`` does."""
+    return preflight(validate(tiny_config(algo, **overrides), "test"), "test")
+
+
+def restore(config, run_dir: Path) -> tuple[SB3Trainer, int]:
+    """A trainer loaded from the newest readable checkpoint, and its step."""
+    trainer = SB3Trainer(config, "cpu")
+    loaded = load_newest_checkpoint(run_dir, trainer.load_state)
+    assert loaded is not None
+    return trainer, loaded[1]
+
+
 def episode_steps(run_dir: Path) -> list[int]:
     with (run_dir / "episodes.csv").open() as f:
         return [int(row["step"]) for row in csv.DictReader(f)]
@@ -42,7 +54,7 @@ def episode_steps(run_dir: Path) -> list[int]:
 @pytest.mark.parametrize("arch", ["conv", "coordconv"])
 @pytest.mark.parametrize("algo", ["a2c", "ppo", "dqn"])
 def test_each_algorithm_and_arch_trains_into_a_run_directory(tmp_path, algo, arch):
-    config = validate(tiny_config(algo, arch=arch, timesteps=400), "test")
+    config = tiny(algo, arch=arch, timesteps=400)
     run_dir = tmp_path / "run"
     outcome = train(config, run_dir)
     assert outcome.finished and outcome.timesteps >= 400
@@ -57,14 +69,17 @@ def test_each_algorithm_and_arch_trains_into_a_run_directory(tmp_path, algo, arc
 
 
 def test_episode_log_holds_true_scores(tmp_path):
-    config = validate(tiny_config("ppo", timesteps=1200, n_envs=4), "test")
+    config = tiny("ppo", timesteps=1200, n_envs=4)
     train(config, tmp_path / "run")
     with (tmp_path / "run" / "episodes.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows, "random Breakout games end within 1200 steps"
     assert all(float(r["score"]) >= 0 and int(r["length"]) > 0 for r in rows)
+    assert {r["success"] for r in rows} == {""}  # Atari defines no success
+    steps = [int(r["step"]) for r in rows]
+    assert steps == sorted(steps)
     ep_rew = scalars(tmp_path / "run", "rollout/ep_rew_mean")
-    assert ep_rew  # SB3's curve of the same true scores
+    assert ep_rew  # the curve of the same true scores
 
 
 def run_train(*args: str, **kwargs) -> subprocess.Popen:
@@ -147,56 +162,53 @@ def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(tmp_path):
 
 
 def test_an_interrupted_checkpoint_write_leaves_the_previous_one_loadable(tmp_path):
-    config = validate(tiny_config("ppo", timesteps=64), "test")
+    config = tiny("ppo", timesteps=64)
     run_dir = tmp_path / "run"
     outcome = train(config, run_dir)
     good = list_checkpoints(run_dir)
 
-    env = make_vec_env("Breakout", 2, seed=0)
-    model, _ = _load_latest(config, run_dir, env, "cpu")
-    model.num_timesteps += 1000
+    trainer, _ = restore(config, run_dir)
 
     def dies_half_way(path, *args, **kwargs):
         Path(path).write_bytes(b"PK\x03\x04 half a zip")
         raise KeyboardInterrupt
 
-    model.save = dies_half_way
+    trainer.model.save = dies_half_way
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(model, run_dir, keep=2)
+        write_checkpoint(run_dir, outcome.timesteps + 1000, 2, trainer.save_state)
     assert list_checkpoints(run_dir) == good
-    _, step = _load_latest(config, run_dir, env, "cpu")
-    assert step == outcome.timesteps
-    env.close()
+    trainer.close()
+    trainer, step = restore(config, run_dir)
+    assert step == trainer.num_timesteps == outcome.timesteps
+    trainer.close()
 
 
 def test_a_damaged_checkpoint_is_skipped_for_the_one_before(tmp_path, capsys):
-    config = validate(tiny_config("ppo", timesteps=192, checkpoint_every=64), "test")
+    config = tiny("ppo", timesteps=192, checkpoint_every=64)
     run_dir = tmp_path / "run"
     train(config, run_dir)
     (older_step, _), (_, newest) = list_checkpoints(run_dir)[-2:]
     (newest / "model.zip").write_bytes(b"not a zip")
-    env = make_vec_env("Breakout", 2, seed=0)
-    _, step = _load_latest(config, run_dir, env, "cpu")
-    env.close()
+    trainer, step = restore(config, run_dir)
+    trainer.close()
     assert step == older_step
     assert "skipping unreadable checkpoint" in capsys.readouterr().out
     assert not zipfile.is_zipfile(newest / "model.zip")
 
 
 def test_dqn_resume_keeps_the_replay_buffer(tmp_path):
-    config = validate(tiny_config("dqn", timesteps=200), "test")
+    config = tiny("dqn", timesteps=200)
     run_dir = tmp_path / "run"
     train(config, run_dir)
-    env = make_vec_env("Breakout", 1, seed=0)
-    model, step = _load_latest(config, run_dir, env, "cpu")
-    env.close()
-    assert model.replay_buffer.size() == step == 200
+    trainer, step = restore(config, run_dir)
+    trainer.close()
+    assert trainer.model.replay_buffer.size() == step == 200
     outcome = train(config.replace(timesteps=300), run_dir, resume=True)
     assert outcome.finished and outcome.timesteps == 300
 
 
 def test_checkpoints_are_pruned_to_keep(tmp_path):
-    config = validate(tiny_config("ppo", timesteps=320, checkpoint_every=64), "test")
+    config = tiny("ppo", timesteps=320, checkpoint_every=64)
     train(config, tmp_path / "run")
     kept = list_checkpoints(tmp_path / "run")
     assert len(kept) == 2 and kept[-1][0] == 320
@@ -204,26 +216,26 @@ def test_checkpoints_are_pruned_to_keep(tmp_path):
 
 
 def test_sb3_reference_backend_trains_too(tmp_path):
-    config = validate(tiny_config("ppo", backend="sb3"), "test")
+    config = tiny("ppo", backend="sb3")
     assert train(config, tmp_path / "run").finished
     assert os.path.getsize(tmp_path / "run" / "model.zip") > 0
 
 
 def test_resuming_a_run_killed_before_its_first_checkpoint_starts_it_over(tmp_path, capsys):
-    config = validate(tiny_config("ppo", timesteps=128, checkpoint_every=10**6), "test")
+    config = tiny("ppo", timesteps=128, checkpoint_every=10**6)
     run_dir = tmp_path / "run"
     train(config, run_dir)
     shutil.rmtree(run_dir / "checkpoints")  # as if killed before any checkpoint
     (run_dir / "model.zip").unlink()
     outcome = train(config, run_dir, resume=True)
-    assert "no checkpoint yet: starting it over" in capsys.readouterr().out
+    assert "no readable checkpoint: starting it over" in capsys.readouterr().out
     assert outcome.finished and outcome.timesteps == 128
     steps = episode_steps(run_dir)
     assert steps == sorted(steps)
 
 
 def test_a_signal_after_the_last_step_still_finishes_the_run(tmp_path, monkeypatch):
-    from agents.signals import StopSignals
+    from coordrl.signals import StopSignals
 
     restore = StopSignals.__exit__
 
@@ -232,5 +244,5 @@ def test_a_signal_after_the_last_step_still_finishes_the_run(tmp_path, monkeypat
         restore(self, *exc)
 
     monkeypatch.setattr(StopSignals, "__exit__", late_signal)
-    outcome = train(validate(tiny_config("ppo", timesteps=64), "test"), tmp_path / "run")
+    outcome = train(tiny("ppo", timesteps=64), tmp_path / "run")
     assert outcome.finished and (tmp_path / "run" / "model.zip").is_file()

@@ -10,21 +10,28 @@ import pytest
 
 from coordrl import cli
 from coordrl.config import dump_config, validate
+from coordrl.episodes import LEGACY_COLUMNS, EpisodeLog, Episodes
 from coordrl.runs import checkpoint_dir
 
 
+def write_episodes(run, steps: int, scores: list[float], success: list[bool | None]) -> None:
+    """``episodes.csv`` as the lifecycle writes it, the episodes spread evenly over ``steps``."""
+    rows = [
+        (int((i + 1) * steps / len(scores)), 0, score, 10, ok)
+        for i, (score, ok) in enumerate(zip(scores, success, strict=True))
+    ]
+    with EpisodeLog(run / "episodes.csv") as log:
+        log.write(Episodes.from_rows(rows), elapsed=1.0)
+
+
 def fake_run(root, arch: str, seed: int, scores: list[float], steps: int = 1000, **config):
-    """A run directory as training leaves it: config, episodes, a final checkpoint."""
+    """An Atari run directory as training leaves it: config, episodes, a final checkpoint."""
     run = root / f"{arch}-seed{seed}"
     run.mkdir(parents=True)
     dump_config(
         validate({"algo": "ppo", "arch": arch, "seed": seed, **config}, "t"), run / "config.yaml"
     )
-    with (run / "episodes.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(("step", "env", "score", "length", "time"))
-        for i, score in enumerate(scores):
-            writer.writerow((int((i + 1) * steps / len(scores)), 0, score, 100, i))
+    write_episodes(run, steps, scores, [None] * len(scores))
     checkpoint_dir(run, steps).mkdir(parents=True)
     (run / "model.zip").write_bytes(b"")
     return run
@@ -89,18 +96,16 @@ def test_not_runs_and_runs_without_games_are_errors(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def fake_toy_run(root, arch: str, seed: int, success: list[float], held_out: float | None = None):
-    """A toy RL run as the on-device PPO leaves it: rollouts.csv, a checkpoint, model.pt."""
+def fake_toy_run(root, arch: str, seed: int, rate: float, held_out: float | None = None):
+    """A toy RL run as the on-device PPO leaves it: 200 episodes succeeding at ``rate`` (in
+    every 10 in a row), a checkpoint, model.pt, and maybe an evaluation."""
     run = root / f"Point-{arch}-seed{seed}"
     run.mkdir(parents=True)
     config = {"algo": "device_ppo", "env": "coordrl/Point-v0", "arch": arch, "seed": seed}
     dump_config(validate(config, "t"), run / "config.yaml")
-    with (run / "rollouts.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(("step", "episodes", "mean_return", "success_rate", "sps", "time"))
-        for i, rate in enumerate(success):
-            writer.writerow(((i + 1) * 100, 100, rate, rate, 1000, i))
-    checkpoint_dir(run, 100 * len(success)).mkdir(parents=True)
+    success = [i % 10 < round(10 * rate) for i in range(200)]
+    write_episodes(run, 2000, [0.5 + 0.5 * ok for ok in success], success)
+    checkpoint_dir(run, 2000).mkdir(parents=True)
     (run / "model.pt").write_bytes(b"")
     if held_out is not None:
         (run / "eval").mkdir()
@@ -111,8 +116,8 @@ def fake_toy_run(root, arch: str, seed: int, success: list[float], held_out: flo
 
 def test_toy_runs_compare_on_held_out_success(tmp_path, capsys):
     for seed in range(5):
-        fake_toy_run(tmp_path / "runs", "conv", seed, [0.5] * 12, held_out=0.1 + 0.01 * seed)
-        fake_toy_run(tmp_path / "runs", "coordconv", seed, [0.9] * 12, held_out=0.8 + 0.01 * seed)
+        fake_toy_run(tmp_path / "runs", "conv", seed, 0.5, held_out=0.1 + 0.01 * seed)
+        fake_toy_run(tmp_path / "runs", "coordconv", seed, 0.9, held_out=0.8 + 0.01 * seed)
     args = (tmp_path / "runs", "--out", tmp_path / "out", "--metric", "eval", "--reps", "2000")
     code, out, err = compare(capsys, *args)
     assert code == 0, err
@@ -157,7 +162,7 @@ def test_human_normalised_scores_use_the_cited_references():
 
 def test_bad_comparisons_are_errors_and_write_nothing(tmp_path, capsys):
     fake_run(tmp_path / "runs", "conv", 0, [1.0] * 5)
-    toy = fake_toy_run(tmp_path / "toy", "conv", 0, [0.5] * 5)
+    toy = fake_toy_run(tmp_path / "toy", "conv", 0, 0.5)
     code, _, err = compare(capsys, tmp_path / "runs", toy, "--out", tmp_path / "out")
     assert code == 2 and err.startswith("error: cannot compare Atari runs")
     code, _, err = compare(capsys, tmp_path / "runs", "--out", tmp_path / "out", "--metric", "eval")
@@ -168,6 +173,57 @@ def test_bad_comparisons_are_errors_and_write_nothing(tmp_path, capsys):
     code, _, err = compare(capsys, tmp_path / "runs", "--out", run)
     assert code == 2 and "is a run directory" in err
     assert sorted(p.name for p in run.iterdir()) == before
-    (toy / "rollouts.csv").write_text("step,episodes\n1,oops\n")
+    (toy / "episodes.csv").write_text("step,episodes\n1,oops\n")
     code, _, err = compare(capsys, toy, "--out", tmp_path / "out")
-    assert code == 2 and "rollouts.csv: unreadable" in err and err.count("\n") == 1
+    assert code == 2 and "episodes.csv: unexpected columns" in err and err.count("\n") == 1
+
+
+def test_runs_written_by_coordrl_0_1_are_read_or_refused_with_a_reason(tmp_path, capsys):
+    atari = fake_run(tmp_path / "runs", "conv", 0, [1.0] * 5)
+    rows = (atari / "episodes.csv").read_text().splitlines()[1:]
+    legacy = [",".join(LEGACY_COLUMNS)] + [
+        ",".join(r.split(",")[:4] + r.split(",")[5:]) for r in rows
+    ]
+    (atari / "episodes.csv").write_text("\n".join(legacy) + "\n")  # 0.1: no success column
+    code, out, err = compare(capsys, atari, "--out", tmp_path / "out")
+    assert code == 0, err
+    assert "| 1.0 +- 0.0 |" in out
+    toy = fake_toy_run(tmp_path / "toy", "conv", 0, 0.5)
+    (toy / "episodes.csv").unlink()
+    (toy / "rollouts.csv").write_text("step,episodes,mean_return,success_rate,sps,time\n")
+    code, _, err = compare(capsys, toy, "--out", tmp_path / "out2")
+    assert code == 2 and "written by coordrl 0.1" in err and "train it again" in err
+
+
+def test_sb3_and_on_device_ppo_on_one_toy_env_compare_side_by_side(tmp_path, capsys):
+    from coordrl.agents.trainers import preflight, train
+
+    base = {
+        "env": "coordrl/Point-v0",
+        "env_kwargs": {"canvas": 36, "bins": 6},
+        "timesteps": 1024,
+        "n_envs": 16,
+        "device": "cpu",
+        "hyperparams": {"n_steps": 8, "batch_size": 64},
+    }
+    logs = {}
+    for algo in ("ppo", "device_ppo"):
+        config = preflight(validate({**base, "algo": algo}, "t"), "t")
+        train(config, tmp_path / "runs" / algo)
+        with (tmp_path / "runs" / algo / "episodes.csv").open() as f:
+            logs[algo] = list(csv.DictReader(f))
+    assert logs["ppo"][0].keys() == logs["device_ppo"][0].keys()  # one format
+    for rows in logs.values():
+        assert len(rows) == 1024 and {r["success"] for r in rows} == {"0", "1"}
+    capsys.readouterr()
+    code, out, err = compare(capsys, tmp_path / "runs", "--out", tmp_path / "out", "--reps", "200")
+    assert code == 0, err
+    assert "final training success (last 100 episodes)" in out
+    with (tmp_path / "out" / "table.csv").open() as f:
+        table = {r["algo"]: r for r in csv.DictReader(f)}
+    assert set(table) == {"ppo", "device_ppo"}
+    for algo, rows in logs.items():
+        success = np.mean([float(r["success"]) for r in rows[-100:]])
+        score = np.mean([float(r["score"]) for r in rows[-100:]])
+        assert float(table[algo]["final_mean"]) == pytest.approx(success)
+        assert success != pytest.approx(score)  # the success column, not the returns

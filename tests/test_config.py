@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.builders import algorithm_kwargs
-from coordrl.config import ConfigError, load_config, parse_overrides, validate
+from coordrl.agents.builders import algorithm_kwargs
+from coordrl.config import ConfigError, Linear, load_config, parse_overrides, validate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "atari"
 
@@ -20,7 +20,7 @@ def test_shipped_configs_load_with_rl_zoo3_values(algo):
     assert config.timesteps == 10_000_000 and config.repeat_action_probability == 0.25
     expected = {
         "a2c": {"n_envs": 16, "n_steps": 5, "learning_rate": 7e-4, "vf_coef": 0.25},
-        "ppo": {"n_envs": 8, "n_steps": 128, "batch_size": 256, "clip_range": "lin_0.1"},
+        "ppo": {"n_envs": 8, "n_steps": 128, "batch_size": 256, "clip_range": Linear(0.1)},
         "dqn": {"n_envs": 1, "buffer_size": 100_000, "learning_starts": 100_000},
     }[algo]
     assert config.n_envs == expected.pop("n_envs")

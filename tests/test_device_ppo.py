@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
 
-from agents.device_ppo import ActorCritic, DevicePPO, PPOSettings
+from coordrl.agents.device_ppo import ActorCritic, DevicePPO, PPOSettings
+from coordrl.config import Linear
+from coordrl.envs.toy import NavigateEnv, PointEnv
+from coordrl.envs.toy.sb3 import SB3VecEnv
+from coordrl.episodes import Episodes
 from coordrl.extractors import make_policy_kwargs
-from envs.toy import NavigateEnv, PointEnv
-from envs.toy.sb3 import SB3VecEnv
+from coordrl.lifecycle import Progress
 
-SMALL = PPOSettings(n_steps=8, batch_size=128, n_epochs=4, learning_rate=1e-3, linear_lr=False)
+SMALL = PPOSettings(n_steps=8, batch_size=128, n_epochs=4, learning_rate=1e-3)
+
+
+def collect(log: list[Progress]):
+    """A report callback that keeps every Progress and never stops the run."""
+    return lambda progress: log.append(progress) or True
+
+
+def mean(log: list[Progress], column: str) -> float:
+    return float(np.mean([getattr(p.episodes, column).mean() for p in log]))
 
 
 @pytest.mark.parametrize("arch", ["conv", "coordconv"])
@@ -19,29 +32,64 @@ def test_a_short_run_improves_its_return(arch):
     torch.manual_seed(0)
     env = PointEnv(64, canvas=36, bins=6)
     ppo = DevicePPO(env, SMALL, arch=arch, seed=0)
-    log = []
-    ppo.learn(64 * 8 * 20, on_rollout=lambda stats: log.append(stats))
+    log: list[Progress] = []
+    ppo.learn(64 * 8 * 20, collect(log))
     assert ppo.num_timesteps == 64 * 8 * 20 and len(log) == 20
-    first = sum(s.success_rate for s in log[:3]) / 3
-    last = sum(s.success_rate for s in log[-3:]) / 3
+    first, last = mean(log[:3], "success"), mean(log[-3:], "success")
     assert last > first + 0.3, (first, last)
-    assert log[-1].mean_return > log[0].mean_return
-    assert all(s.sps > 0 and s.episodes == 64 * 8 for s in log)
+    assert mean(log[-1:], "score") > mean(log[:1], "score")
+    assert all(len(p.episodes) == 64 * 8 for p in log)  # every pointing episode is one step
+
+
+def test_each_reported_episode_is_the_one_the_env_ended():
+    env = NavigateEnv(16, canvas=36, max_steps=5)
+    ppo = DevicePPO(env, PPOSettings(n_steps=8, batch_size=32), seed=3)
+    log: list[Progress] = []
+    ppo.learn(16 * 8 * 3, collect(log))
+    assert [p.step for p in log] == [128, 256, 384]
+    episodes = Episodes(
+        *(np.concatenate([getattr(p.episodes, c) for p in log]) for c in Episodes.__annotations__)
+    )
+    # every env ends an episode within 5 steps, so each env has at least one per rollout
+    assert len(episodes) >= 16 * 3 and set(episodes.env.tolist()) == set(range(16))
+    assert (episodes.step % 16 == 0).all() and (episodes.step >= 16).all()
+    assert ((episodes.length >= 1) & (episodes.length <= 5)).all()
+    assert set(episodes.success.tolist()) <= {0.0, 1.0}
+    for env_index in range(16):  # an env's episodes follow each other: lengths add up
+        mine = episodes.step[episodes.env == env_index] // 16
+        lengths = episodes.length[episodes.env == env_index]
+        assert (np.diff(mine) == lengths[1:]).all()
+
+
+def test_schedules_decay_the_learning_rate_and_the_clip_range():
+    env = PointEnv(8, canvas=36)
+    settings = PPOSettings(
+        n_steps=4, batch_size=32, learning_rate=Linear(1e-3), clip_range=Linear(0.2)
+    )
+    ppo = DevicePPO(env, settings)
+    seen = []
+    original = ppo._update
+
+    def update(clip_range):
+        seen.append((ppo.optimizer.param_groups[0]["lr"], clip_range))
+        return original(clip_range)
+
+    ppo._update = update
+    ppo.learn(32 * 4)
+    expected = [(1e-3 * f, 0.2 * f) for f in (1.0, 0.75, 0.5, 0.25)]
+    assert np.allclose(seen, expected)
 
 
 def test_cartesian_pointing_learns_with_a_gaussian_policy():
     torch.manual_seed(0)
     env = PointEnv(64, canvas=36, action="xy")
-    settings = PPOSettings(
-        n_steps=8, batch_size=128, n_epochs=4, learning_rate=1e-3, linear_lr=False, ent_coef=0.0
-    )
+    settings = PPOSettings(n_steps=8, batch_size=128, n_epochs=4, learning_rate=1e-3, ent_coef=0.0)
     ppo = DevicePPO(env, settings, arch="coordconv", seed=0)
     assert ppo.buffers["actions"].shape == (8, 64, 2)
     assert ppo.buffers["actions"].dtype == torch.float32
-    log = []
-    ppo.learn(64 * 8 * 20, on_rollout=lambda stats: log.append(stats))
-    first = sum(s.mean_return for s in log[:3]) / 3
-    last = sum(s.mean_return for s in log[-3:]) / 3
+    log: list[Progress] = []
+    ppo.learn(64 * 8 * 20, collect(log))
+    first, last = mean(log[:3], "score"), mean(log[-3:], "score")
     assert last > first + 0.05, (first, last)
     head, _ = ppo.model(env.reset(seed=1)[0])
     assert ppo.model.mode(head).shape == (64, 2)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import run
 
-from agents.sweep import LOG_FILE, Stopper, run_local, run_trial
 from coordrl import cli
+from coordrl.agents.sweep import Stopper, run_local, run_trial
 from coordrl.config import ConfigError
-from coordrl.runs import list_checkpoints
+from coordrl.runs import SWEEP_LOG, list_checkpoints
 from coordrl.sweeps import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +40,6 @@ def sweep_file(tmp_path: Path, **changes) -> Path:
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def statuses(out: Path) -> dict[str, str]:
@@ -105,7 +100,7 @@ def test_bad_sweep_files_are_one_error_line_and_nothing_runs(tmp_path, capsys, c
 
 def test_a_missing_sweep_file_is_an_error(tmp_path, capsys):
     code, _, err = run(capsys, "sweep", tmp_path / "nope.yaml")
-    assert code == 2 and err.startswith("error: no such sweep file")
+    assert code == 2 and err.startswith("error: no such sweep file or shipped sweep: ")
 
 
 def test_local_sweep_runs_evaluates_then_skips_finished_trials(tmp_path, capsys):
@@ -165,7 +160,7 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint(tmp_path):
     second = run_trial(trial, None)
     assert second.status == "finished"
     assert list_checkpoints(trial.run_dir)[-1][0] == 8192
-    log = (trial.run_dir / LOG_FILE).read_text()
+    log = (trial.run_dir / SWEEP_LOG).read_text()
     assert f"train --resume {trial.run_dir}" in log
     assert "resuming DEVICE_PPO (conv) on coordrl/Point-v0 for 8,192 steps" in log
 
@@ -181,7 +176,7 @@ def test_local_runner_reports_every_trial_once(tmp_path):
 
 def test_ray_sweep_runs_trials_then_skips_them(tmp_path):
     ray = pytest.importorskip("ray")
-    from agents.sweep_ray import run_ray
+    from coordrl.agents.sweep_ray import run_ray
 
     sweep = load_sweep(sweep_file(tmp_path, resources={"cpus": 1, "gpus": 0}))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -230,4 +225,4 @@ def test_sigterm_to_the_sweep_checkpoints_live_trials_and_a_rerun_resumes(tmp_pa
     assert rerun.returncode == 0, rerun.stderr
     assert "2 finished" in rerun.stdout
     assert list_checkpoints(first)[-1][0] == 16384
-    assert f"train --resume {first}" in (first / LOG_FILE).read_text()
+    assert f"train --resume {first}" in (first / SWEEP_LOG).read_text()

@@ -12,13 +12,13 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import envs.toy
+import coordrl.envs.toy
+from coordrl.envs.toy import NavigateEnv, NavigateNumpyEnv, PointEnv, PointNumpyEnv
+from coordrl.envs.toy.sb3 import SB3VecEnv
+from coordrl.envs.toy.targets import target_positions
 from coordrl.extractors import make_policy_kwargs
-from envs.toy import NavigateEnv, NavigateNumpyEnv, PointEnv, PointNumpyEnv
-from envs.toy.sb3 import SB3VecEnv
-from envs.toy.targets import target_positions
 
-IDS = list(envs.toy.TASKS.values())
+IDS = list(coordrl.envs.toy.TASKS.values())
 
 
 @pytest.mark.parametrize("env_id", IDS)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import run
 
-from agents.training import train
-from coordrl import cli
+from coordrl.agents.trainers import preflight, train
 from coordrl.config import validate
 from coordrl.runs import list_checkpoints
 
@@ -35,15 +35,6 @@ def write(path: Path, **changes) -> Path:
     return path
 
 
-def run(capsys, *args):
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys):
     config = write(tmp_path / "c.yaml")
     code, out, err = run(capsys, "train", "--config", config, "--run-dir", tmp_path / "run")
@@ -51,8 +42,10 @@ def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys):
     assert "evaluate on held-out positions: coordrl evaluate" in out
     run_dir = tmp_path / "run"
     assert (run_dir / "model.pt").is_file() and list(run_dir.glob("events.out.tfevents.*"))
-    rows = (run_dir / "rollouts.csv").read_text().splitlines()
-    assert rows[0] == "step,episodes,mean_return,success_rate,sps,time" and len(rows) == 5
+    rows = (run_dir / "episodes.csv").read_text().splitlines()
+    assert rows[0] == "step,env,score,length,success,time"
+    assert len(rows) == 1 + 2048  # every pointing episode is one step long
+    assert {row.split(",")[4] for row in rows[1:]} <= {"0", "1"}
     code, out, err = run(capsys, "evaluate", run_dir, "--episodes", "200", "--deterministic")
     assert code == 0, err
     assert "held-out positions" in out and "training positions" in out
@@ -79,8 +72,8 @@ def test_device_ppo_sigterm_then_resume(tmp_path):
     )
     deadline = time.monotonic() + 120
     while (
-        not (run_dir / "rollouts.csv").exists()
-        or len((run_dir / "rollouts.csv").read_text().splitlines()) < 3
+        not (run_dir / "episodes.csv").exists()
+        or len((run_dir / "episodes.csv").read_text().splitlines()) < 3 * 512
     ):
         assert time.monotonic() < deadline
         time.sleep(0.2)
@@ -104,21 +97,21 @@ def test_device_ppo_sigterm_then_resume(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (run_dir / "model.pt").is_file()
-    steps = [int(r.split(",")[0]) for r in (run_dir / "rollouts.csv").read_text().splitlines()[1:]]
-    assert steps == sorted(set(steps)) and steps[-1] == step + 1024
+    rows = (run_dir / "episodes.csv").read_text().splitlines()[1:]
+    steps = [int(row.split(",")[0]) for row in rows]
+    assert steps == sorted(steps) and steps[-1] == step + 1024
+    assert len(steps) == step + 1024  # no episode lost or logged twice across the resume
 
 
 def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
-    config = validate(
-        {
-            **TINY,
-            "algo": "ppo",
-            "timesteps": 256,
-            "n_envs": 8,
-            "hyperparams": {"n_steps": 32, "batch_size": 64},
-        },
-        "test",
-    )
+    raw = {
+        **TINY,
+        "algo": "ppo",
+        "timesteps": 256,
+        "n_envs": 8,
+        "hyperparams": {"n_steps": 32, "batch_size": 64},
+    }
+    config = preflight(validate(raw, "test"), "test")
     outcome = train(config, tmp_path / "run")
     assert outcome.finished and (tmp_path / "run" / "model.zip").is_file()
     code, out, err = run(capsys, "evaluate", tmp_path / "run", "--episodes", "50")
@@ -134,15 +127,18 @@ def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"env": "coordrl/Pointt-v0"}, "env: unknown toy env 'coordrl/Pointt-v0'"),
+        ({"env": "coordrl/Pointt-v0"}, "env: unknown toy env 'coordrl/Pointt-v0' (did you mean"),
         ({"backend": "ale"}, "backend: only for Atari envs"),
-        ({"env_kwargs": {"canvas": 8}}, "env_kwargs.canvas: must be >= 18"),
+        ({"env_kwargs": {"canvas": 8}}, "env_kwargs: canvas must be an integer >= 18"),
+        ({"env_kwargs": {"canvas": 20}}, "NatureCNN needs images of at least 36x36"),
+        ({"env_kwargs": {"bins": "many"}}, "env_kwargs.bins: expected a number, got 'many'"),
         ({"env_kwargs": {"bin": 4}}, "env_kwargs.bin: unknown key (did you mean bins?)"),
         ({"env": "Breakout"}, "env_kwargs: only for the coordrl/* toy envs"),
         ({"env": "Breakout", "env_kwargs": {}}, "algo: device_ppo trains the coordrl/* toy envs"),
         ({"n_envs": 3}, "must be a multiple of hyperparams.batch_size (128)"),
         ({"device": "cuda:5"}, "device 'cuda:5'"),
         ({"env_kwargs": {"action": "polar"}}, "env_kwargs.action: expected one of cells, xy"),
+        ({"env_kwargs": {"device": "cuda"}}, "env_kwargs.device: unknown key"),
         (
             {"algo": "dqn", "hyperparams": {}, "env_kwargs": {"action": "xy"}},
             "dqn needs discrete actions",

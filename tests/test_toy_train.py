@@ -8,6 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from coordrl.errors import CoordRLError
 from coordrl.toy.data import make_dataset
 from coordrl.toy.models import build_model
 from coordrl.toy.tasks import get_task
@@ -76,5 +77,5 @@ def test_a_run_writes_its_result_and_tensorboard_curves(tmp_path):
     ],
 )
 def test_bad_configs_are_refused_before_training(field, value, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(CoordRLError, match=message):
         ToyConfig(**{field: value}).validate()

@@ -1,10 +1,11 @@
 """Compare arms (env x algo x arch) over seeds: per-env tables and rliable aggregates.
 
-Per run, the final score is the mean of its last K training games (Atari: true score) or
-rollouts (toy RL: success rate); its evaluation score is the newest ``coordrl evaluate``
-result (Atari: mean game score; toy RL: held-out success). Scores are normalised for the
-aggregates (Atari: human-normalised). Warnings say when the arms of one (env, algo) are
-not comparable (other steps or hyperparameters) or too few to conclude anything.
+Per run, the final score is the mean over its last K training episodes (Atari: true game
+score; toy RL: success), whichever trainer played them; its evaluation score is the newest
+``coordrl evaluate`` result (Atari: mean game score; toy RL: held-out success). Scores are
+normalised for the aggregates (Atari: human-normalised). Warnings say when the arms of one
+(env, algo) are not comparable (other steps or hyperparameters) or too few to conclude
+anything.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import numpy as np
 from coordrl.analysis.atari_scores import human_normalised
 from coordrl.analysis.runs import Run
 from coordrl.analysis.stats import METRICS, Estimate, aggregate_estimates, improvement
+from coordrl.errors import CoordRLError
 from coordrl.runs import atomic_path
 
 FEW_SEEDS = 5  # below this, say that a difference may be noise
 METRIC_CHOICES = ("final", "eval")
 
 
-class CompareError(ValueError):
+class CompareError(CoordRLError):
     """Runs that cannot be compared as asked, said in one line."""
 
 
@@ -241,7 +243,7 @@ def _cell(mean: float | None, std: float | None, digits: int) -> str:
 def markdown(rows: list[Row], summary: Aggregates | None, last: int) -> str:
     toy = rows and rows[0].env.startswith("coordrl/")
     digits = 3 if toy else 1
-    final = f"final training {'success' if toy else 'score'} (last {last})"
+    final = f"final training {'success' if toy else 'score'} (last {last} episodes)"
     evaluation = "held-out success (eval)" if toy else "eval score"
     header = ["env", "algo", "arch", "runs", "steps", final, "per run"]
     header += [evaluation] if toy else ["human-norm.", evaluation]

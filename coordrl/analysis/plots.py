@@ -39,7 +39,7 @@ def _colour(label: str) -> str | None:
 
 
 def smoothed_curve(run: Run, grid: np.ndarray, window: int) -> np.ndarray:
-    """At each grid step, the mean score of the last ``window`` points logged by then (NaN
+    """At each grid step, the mean score of the last ``window`` episodes ended by then (NaN
     before the first one and after the run's last step)."""
     ends = np.searchsorted(run.steps, grid, side="right")
     cumulative = np.concatenate(([0.0], np.cumsum(run.scores)))
@@ -74,7 +74,7 @@ def plot_learning_curves(arms: list[Arm], path: Path, window: int, reps: int) ->
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(STEPS)
         what = "training success rate" if toy else "true score"
-        ax.set_ylabel(f"{what} (last {window} {'rollouts' if toy else 'games'})")
+        ax.set_ylabel(f"{what} (last {window} episodes)")
         ax.legend(loc="best", fontsize="small")
         ax.grid(alpha=0.3)
     fig.suptitle("line: mean over runs; band: 95% bootstrap CI of the mean", fontsize="small")

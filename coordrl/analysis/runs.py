@@ -1,13 +1,12 @@
 """Read a run directory into numbers: its config, its training scores, its evaluation.
 
-Atari runs (SB3) log every game's true score in ``episodes.csv``; toy RL runs (on-device
-PPO) log each rollout's success rate in ``rollouts.csv``. Either way a run is a series of
-(step, score) points, and its evaluation the newest ``eval/*.json``.
+Every trainer logs each finished episode to ``episodes.csv`` (:mod:`coordrl.episodes`). A
+run's training score per episode is its true game score on Atari and its success (1 or 0) on
+the toy tasks, whichever trainer played it; its evaluation is the newest ``eval/*.json``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from collections.abc import Iterable
@@ -15,20 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from coordrl.config import ConfigError, RunConfig, is_toy_env, load_config
+from coordrl.config import RunConfig, is_toy_env, load_run_config
+from coordrl.episodes import EpisodeTable, read_episodes
 from coordrl.runs import (
     CONFIG_FILE,
     EPISODES_CSV,
     EVAL_DIR,
-    ROLLOUTS_CSV,
+    LEGACY_ROLLOUTS_CSV,
+    RunError,
     is_finished,
     is_run_dir,
     list_checkpoints,
 )
-
-
-class RunReadError(ValueError):
-    """A directory that cannot be read as a run, said in one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +34,7 @@ class Run:
 
     path: Path
     config: RunConfig
-    steps: np.ndarray  # env step of each point: a game's end (Atari), a rollout (toy)
-    scores: np.ndarray  # its true game score (Atari) or the rollout's success rate (toy)
+    episodes: EpisodeTable
     finished: bool
     last_step: int  # the newest checkpoint's step (the total, once finished)
     evaluation: dict | None  # the newest eval/*.json, if any
@@ -47,8 +43,18 @@ class Run:
     def kind(self) -> str:
         return "toy" if is_toy_env(self.config.env) else "atari"
 
+    @property
+    def steps(self) -> np.ndarray:
+        """The env step at which each episode ended."""
+        return self.episodes.step
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Each episode's training score: true game score (Atari), success (toy tasks)."""
+        return self.episodes.success if self.kind == "toy" else self.episodes.score
+
     def final_score(self, last: int) -> float:
-        """Mean training score of the last ``last`` games (Atari) or rollouts (toy)."""
+        """Mean training score of the last ``last`` episodes."""
         return float(self.scores[-last:].mean())
 
     @property
@@ -62,41 +68,28 @@ class Run:
 
 
 def read_run(path: str | Path) -> Run:
+    """A run directory's config, episodes and newest evaluation; ``RunError`` if unreadable."""
     path = Path(path)
-    if not is_run_dir(path):
-        raise RunReadError(f"{path} is not a run directory (it has no {CONFIG_FILE})")
-    try:
-        config = load_config(path / CONFIG_FILE)
-    except ConfigError as exc:
-        raise RunReadError(str(exc)) from None
-    steps, scores = _read_episodes(path)
+    config = load_run_config(path)
+    if (path / LEGACY_ROLLOUTS_CSV).exists() and not (path / EPISODES_CSV).exists():
+        raise RunError(
+            f"{path} was written by coordrl 0.1, which logged on-device runs per rollout "
+            f"({LEGACY_ROLLOUTS_CSV}), not per episode: train it again to compare it"
+        )
+    episodes = read_episodes(path / EPISODES_CSV)
+    if not len(episodes):
+        raise RunError(f"{path} has no finished episodes in {EPISODES_CSV}")
+    if is_toy_env(config.env) and not episodes.has_success:
+        raise RunError(f"{path / EPISODES_CSV}: no success logged for the toy env {config.env}")
     checkpoints = list_checkpoints(path)
     return Run(
         path=path,
         config=config,
-        steps=steps,
-        scores=scores,
+        episodes=episodes,
         finished=is_finished(path),
         last_step=checkpoints[-1][0] if checkpoints else 0,
         evaluation=_latest_evaluation(path),
     )
-
-
-def _read_episodes(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    logs = {EPISODES_CSV: "score", ROLLOUTS_CSV: "success_rate"}
-    name = next((name for name in logs if (path / name).is_file()), None)
-    if name is None:
-        raise RunReadError(f"{path} has no {EPISODES_CSV} or {ROLLOUTS_CSV}: nothing logged yet")
-    file, column = path / name, logs[name]
-    try:
-        with file.open(newline="") as f:
-            rows = [(int(r["step"]), float(r[column])) for r in csv.DictReader(f)]
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RunReadError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
-    if not rows:
-        raise RunReadError(f"{path} has no finished episodes in {name}")
-    steps, scores = np.asarray(rows, dtype=np.float64).T
-    return steps.astype(np.int64), scores
 
 
 def _latest_evaluation(path: Path) -> dict | None:
@@ -106,7 +99,7 @@ def _latest_evaluation(path: Path) -> dict | None:
     try:
         return json.loads(files[-1].read_text())
     except (OSError, ValueError) as exc:
-        raise RunReadError(f"{files[-1]}: unreadable evaluation ({exc})") from None
+        raise RunError(f"{files[-1]}: unreadable evaluation ({exc})") from None
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -123,7 +116,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         else:
-            raise RunReadError(f"no such run directory: {path}")
+            raise RunError(f"no such run directory: {path}")
     if not found:
-        raise RunReadError(f"no run directories in {', '.join(map(str, paths))}")
+        raise RunError(f"no run directories in {', '.join(map(str, paths))}")
     return list(dict.fromkeys(found))

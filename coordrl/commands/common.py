@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from coordrl.errors import CoordRLError
+
 USER_ERROR = 2
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for: reported as one line, exit code 2."""
+class UserError(CoordRLError):
+    """A mistake in the command line itself (a flag that does not fit the target)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,6 +54,3 @@ def writable_dir(path: Path) -> Path:
     except OSError as exc:
         raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
     return path
-
-
-# ---------------------------------------------------------------- coordrl toy ...

@@ -12,30 +12,26 @@ from coordrl.commands.common import UserError, positive_int, writable_dir
 def compare_command(args: argparse.Namespace) -> None:
     from coordrl.analysis import plots
     from coordrl.analysis.compare import (
-        CompareError,
         aggregates,
         fairness_warnings,
         group_arms,
         table_rows,
         write_tables,
     )
-    from coordrl.analysis.runs import RunReadError, find_runs, read_run
-    from coordrl.runs import is_run_dir
+    from coordrl.analysis.runs import find_runs, read_run
+    from coordrl.runs import RunError, is_run_dir
     from coordrl.toy.table import read_results
 
     out = Path(args.out)
     if is_run_dir(out) or (out / "result.json").is_file():
         raise UserError(f"--out {out} is a run directory; pick a folder of its own")
-    try:
-        supervised = read_results([Path(p) for p in args.runs if Path(p).is_dir()])
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    supervised = read_results([Path(p) for p in args.runs if Path(p).is_dir()])
     try:
         run_paths = find_runs(args.runs)
-    except RunReadError as exc:
-        if not supervised or "no such run directory" in str(exc):
-            raise UserError(str(exc)) from None
-        run_paths = []
+    except RunError:
+        if not supervised or not all(Path(p).is_dir() for p in args.runs):
+            raise
+        run_paths = []  # only the supervised toy tasks' runs
     if supervised and run_paths:
         raise UserError(
             f"cannot compare the supervised toy tasks' runs with RL runs ({run_paths[0]}); "
@@ -44,12 +40,9 @@ def compare_command(args: argparse.Namespace) -> None:
     if supervised:
         _compare_supervised(supervised, out)
         return
-    try:
-        runs = [read_run(path) for path in run_paths]
-        arms = group_arms(runs)
-        summary, matrices, notes = aggregates(arms, args.metric, args.last, args.reps, args.seed)
-    except (RunReadError, CompareError) as exc:
-        raise UserError(str(exc)) from None
+    runs = [read_run(path) for path in run_paths]
+    arms = group_arms(runs)
+    summary, matrices, notes = aggregates(arms, args.metric, args.last, args.reps, args.seed)
     rows = table_rows(arms, args.last)
     writable_dir(out)
     md, table_csv, aggregates_csv = write_tables(rows, summary, args.last, out)
@@ -96,8 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument(
         "--last",
         type=positive_int,
-        default=10,
-        help="games (Atari) or rollouts (toy RL) per run in its final score (default 10)",
+        default=100,
+        help="episodes per run in its final score and curves' running means (default 100, "
+        "as TensorBoard's rollout/ep_rew_mean)",
     )
     compare.add_argument(
         "--metric",

@@ -7,12 +7,10 @@ from pathlib import Path
 
 from coordrl.commands.common import UserError, positive_int, writable_dir
 
-CHECKPOINT_NAMES = ("model.zip", "state.pt")
-
 
 def _find_model(target: Path) -> tuple[Path, Path]:
     """(model file, run directory) for a run directory, its model or a checkpoint's."""
-    from coordrl.runs import MODEL_FILES, is_run_dir, list_checkpoints
+    from coordrl.runs import CHECKPOINT_MODELS, MODEL_FILES, is_run_dir, list_checkpoints
 
     if target.is_dir():
         if not is_run_dir(target):
@@ -21,7 +19,7 @@ def _find_model(target: Path) -> tuple[Path, Path]:
             if (target / name).is_file():
                 return target / name, target
         checkpoints = list_checkpoints(target)
-        for name in CHECKPOINT_NAMES if checkpoints else ():
+        for name in CHECKPOINT_MODELS if checkpoints else ():
             if (checkpoints[-1][1] / name).is_file():
                 return checkpoints[-1][1] / name, target
         raise UserError(f"{target} has no model and no checkpoint yet")
@@ -45,18 +43,14 @@ def _fresh_file(folder: Path, model_path: Path) -> Path:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from agents.outcome import RunError
-    from agents.training import read_run_config
-    from coordrl.config import is_toy_env
+    from coordrl.config import is_toy_env, load_run_config
     from coordrl.device import resolve_device
+    from coordrl.runs import EVAL_DIR
 
     model_path, run_dir = _find_model(Path(args.target))
-    try:
-        config = read_run_config(run_dir)
-        device = resolve_device(args.device)
-    except (RunError, ValueError) as exc:
-        raise UserError(str(exc)) from None
-    out = Path(args.out) if args.out else _fresh_file(run_dir / "eval", model_path)
+    config = load_run_config(run_dir)
+    device = resolve_device(args.device)
+    out = Path(args.out) if args.out else _fresh_file(run_dir / EVAL_DIR, model_path)
     writable_dir(out.parent)
     if is_toy_env(config.env):
         if args.video is not None or args.env is not None:
@@ -67,27 +61,24 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
 
 def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
-    from agents.evaluation import EvaluationError, evaluate, load_for_evaluation, write_json
-    from envs.atari import resolve_env_id
+    from coordrl.agents.evaluation import evaluate, load_for_evaluation, write_json
+    from coordrl.envs.atari import resolve_env_id
 
-    try:
-        if args.env is not None:
-            config = config.replace(env=resolve_env_id(args.env))
-        model = load_for_evaluation(config, model_path, str(device))
-        if args.video is not None:
-            writable_dir(Path(args.video))
-        evaluation = evaluate(
-            model,
-            config,
-            model_path,
-            episodes=args.episodes or 10,
-            deterministic=args.deterministic,
-            seed=args.seed,
-            video_dir=Path(args.video) if args.video is not None else None,
-            video_episodes=args.video_episodes,
-        )
-    except (EvaluationError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+    if args.env is not None:
+        config = config.replace(env=resolve_env_id(args.env))
+    model = load_for_evaluation(config, model_path, str(device))
+    if args.video is not None:
+        writable_dir(Path(args.video))
+    evaluation = evaluate(
+        model,
+        config,
+        model_path,
+        episodes=args.episodes or 10,
+        deterministic=args.deterministic,
+        seed=args.seed,
+        video_dir=Path(args.video) if args.video is not None else None,
+        video_episodes=args.video_episodes,
+    )
     stats = evaluation.summary()
     print(
         f"{config.env}, {stats['episodes']} games: mean {stats['mean']:.1f} +- {stats['std']:.1f} "
@@ -101,14 +92,11 @@ def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
 def _evaluate_toy(args, config, model_path: Path, device, out: Path) -> None:
     import json
 
-    from agents.toy_evaluation import evaluate_part, load_policy
+    from coordrl.agents.toy_evaluation import evaluate_part, load_policy
     from coordrl.runs import atomic_path
 
     episodes = args.episodes or 1000
-    try:
-        policy = load_policy(config, model_path, device, args.deterministic)
-    except ValueError as exc:  # RunError, EvaluationError: unreadable or mismatched model
-        raise UserError(str(exc)) from None
+    policy = load_policy(config, model_path, device, args.deterministic)
     parts = {
         part: evaluate_part(config, policy, part, episodes, args.seed, device)
         for part in ("test", "train")

@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections import Counter
-from pathlib import Path
 
 from coordrl.commands.common import UserError, positive_int, writable_dir
 
@@ -17,21 +16,13 @@ FAILED = 1
 def sweep_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from agents.outcome import RunError
-    from agents.sweep import is_done, run_local, write_results
-    from agents.training import preflight
-    from coordrl.config import ConfigError
+    from coordrl.agents.sweep import is_done, run_local, write_results
+    from coordrl.agents.trainers import preflight
+    from coordrl.shipped import find_config
     from coordrl.sweeps import load_sweep
 
-    path = Path(args.sweep)
-    if not path.is_file():
-        raise UserError(f"no such sweep file: {path}")
-    try:
-        sweep = load_sweep(path)
-        for trial in sweep.trials:
-            preflight(trial.config)
-    except (ConfigError, RunError) as exc:
-        raise UserError(str(exc)) from None
+    path = find_config(args.sweep, what="sweep file")
+    sweep = load_sweep(path, check=preflight)
     writable_dir(sweep.out)
     if args.ray_address is not None:
         _connect_ray(args.ray_address or None)
@@ -53,7 +44,7 @@ def sweep_command(args: argparse.Namespace) -> int:
             bar.write(f"{result.status}: {result.name}: {result.message}", file=sys.stderr)
 
     if use_ray:
-        from agents.sweep_ray import run_ray
+        from coordrl.agents.sweep_ray import run_ray
 
         results = run_ray(sweep, args.max_concurrent, on_result)
     else:
@@ -76,7 +67,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 def _connect_ray(address: str | None) -> None:
     try:
-        from agents.sweep_ray import connect
+        from coordrl.agents.sweep_ray import connect
     except ImportError:
         raise UserError("Ray is not installed: pip install -e '.[ray]'") from None
     try:
@@ -93,7 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Expand a sweep file's grid and run each trial as an ordinary run "
         "directory. Re-running skips finished trials and resumes interrupted ones.",
     )
-    sweep.add_argument("sweep", help="sweep file, e.g. configs/sweeps/toyrl-point.yaml")
+    sweep.add_argument(
+        "sweep", help="a sweep file, or a shipped one by name (e.g. sweeps/toyrl; coordrl configs)"
+    )
     sweep.add_argument(
         "--ray-address",
         nargs="?",

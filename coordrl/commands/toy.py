@@ -42,10 +42,7 @@ def toy_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         device=args.device,
     )
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    config.validate()
     dataset = None
     if args.data is not None:
         if not Path(args.data).is_file():
@@ -69,10 +66,7 @@ def toy_table(args: argparse.Namespace) -> None:
     from coordrl.toy.plots import plot_curves, plot_predictions
     from coordrl.toy.table import collect_rows, run_trials, trial_configs, write_table
 
-    try:
-        resolve_device(args.device)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    resolve_device(args.device)
     out = writable_dir(Path(args.out))
     configs = trial_configs(args.seeds, device=args.device, epochs_scale=args.epochs_scale)
     print(f"{len(configs)} trials under {out / 'runs'} ({args.workers} worker processes)")

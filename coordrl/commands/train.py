@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from coordrl.commands.common import REPO_ROOT, UserError, positive_int, writable_dir
-from coordrl.config import RESUMABLE_KEYS, RunConfig, is_toy_env, run_name
+from coordrl.commands.common import UserError, positive_int, writable_dir
 
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "atari" / "ppo.yaml"
+DEFAULT_CONFIG = "atari/ppo"  # a shipped config (coordrl configs)
 QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
 
 
@@ -28,51 +27,57 @@ def _train_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def default_run_name(config: RunConfig) -> str:
-    """``atari/Breakout-ppo-coordconv-seed0`` or ``toyrl/Point-device_ppo-conv-seed3``."""
-    family = "toyrl" if is_toy_env(config.env) else "atari"
-    return f"{family}/{run_name(config)}"
+def default_run_dir(config) -> Path:
+    """``runs/atari/Breakout-ppo-coordconv-seed0`` or ``runs/toyrl/Point-device_ppo-conv-seed3``."""
+    from coordrl.config import is_toy_env, run_name
+
+    return Path("runs") / ("toyrl" if is_toy_env(config.env) else "atari") / run_name(config)
+
+
+def _config(args: argparse.Namespace):
+    """The run's config, checked in full, and whether it resumes a run."""
+    from coordrl.agents.trainers import preflight
+    from coordrl.config import RESUMABLE_KEYS, load_config, load_run_config, merge, validate
+    from coordrl.runs import CONFIG_FILE
+    from coordrl.shipped import find_config
+
+    overrides = _train_overrides(args)
+    if args.resume is not None:
+        config = load_run_config(args.resume)
+        changed = sorted(set(overrides) - set(RESUMABLE_KEYS))
+        if changed or args.config is not None:
+            raise UserError(
+                f"--resume continues a run with its own config; only --timesteps and "
+                f"--device may change (got {', '.join(changed) or '--config'})"
+            )
+        config = validate(merge(config.to_dict(), overrides), "command line")
+        return preflight(config, str(Path(args.resume) / CONFIG_FILE))
+    path = find_config(args.config or DEFAULT_CONFIG)
+    if args.config is None and not overrides:
+        overrides = dict(QUICK_START)
+        print(
+            f"quick start: {DEFAULT_CONFIG} with CoordConv for {QUICK_START['timesteps']:,} "
+            "steps (pass --config for a full run; coordrl configs lists them)"
+        )
+    return preflight(load_config(path, overrides), str(path))
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from agents.training import RunError, preflight, read_run_config, train
-    from coordrl.config import ConfigError, load_config, merge, validate
+    from coordrl.agents.trainers import train
+    from coordrl.config import is_toy_env
     from coordrl.device import resolve_device
-    from coordrl.runs import CONFIG_FILE, fresh_run_dir, is_run_dir
-    from envs.atari import resolve_env_id
+    from coordrl.runs import CONFIG_FILE, MODEL_FILES, fresh_run_dir, is_run_dir
 
-    try:
-        overrides = _train_overrides(args)
-        if args.resume is not None:
-            run_dir = Path(args.resume)
-            config = read_run_config(run_dir)
-            changed = sorted(set(overrides) - set(RESUMABLE_KEYS))
-            if changed or args.config is not None:
-                raise UserError(
-                    f"--resume continues a run with its own config; only --timesteps and "
-                    f"--device may change (got {', '.join(changed) or '--config'})"
-                )
-            config = validate(merge(config.to_dict(), overrides), "command line")
-        else:
-            quick = args.config is None and not overrides
-            config_path = Path(args.config) if args.config else DEFAULT_CONFIG
-            if quick:
-                overrides = dict(QUICK_START)
-                print(
-                    f"quick start: {config_path.relative_to(REPO_ROOT)} with CoordConv for "
-                    f"{QUICK_START['timesteps']:,} steps (pass --config for a full run)"
-                )
-            config = load_config(config_path, overrides)
-        if not is_toy_env(config.env):
-            config = config.replace(env=resolve_env_id(config.env))
-        device = resolve_device(config.device)
-        preflight(config)
-    except (ConfigError, RunError, ValueError) as exc:
-        raise UserError(str(exc)) from None
-
-    if args.resume is None:
-        default = Path("runs") / default_run_name(config)
-        run_dir = Path(args.run_dir) if args.run_dir else fresh_run_dir(default, CONFIG_FILE)
+    config = _config(args)
+    device = resolve_device(config.device)
+    if args.resume is not None:
+        run_dir = Path(args.resume)
+    else:
+        run_dir = (
+            Path(args.run_dir)
+            if args.run_dir
+            else fresh_run_dir(default_run_dir(config), CONFIG_FILE)
+        )
         if is_run_dir(run_dir):
             raise UserError(f"{run_dir} already holds a run: --resume it or pick another --run-dir")
     writable_dir(run_dir)
@@ -81,23 +86,20 @@ def train_command(args: argparse.Namespace) -> None:
         f"{verb} {config.algo.upper()} ({config.arch}) on {config.env} for {config.timesteps:,} "
         f"steps, {config.n_envs} envs, {device} -> {run_dir}"
     )
-    try:
-        outcome = train(config, run_dir, resume=args.resume is not None)
-    except RunError as exc:
-        raise UserError(str(exc)) from None
+    outcome = train(config, run_dir, resume=args.resume is not None)
     score = (
-        "" if outcome.recent_score is None else f", recent mean score {outcome.recent_score:.1f}"
+        "" if outcome.recent_score is None else f", recent mean score {outcome.recent_score:.3g}"
     )
+    if outcome.recent_success is not None:
+        score += f", success {outcome.recent_success:.2f}"
     if not outcome.finished:
         print(
             f"stopped at step {outcome.timesteps:,}{score}; go on: coordrl train --resume {run_dir}"
         )
         return
     print(f"done: {outcome.timesteps:,} steps{score}")
-    if config.algo == "device_ppo":
-        print(f"run: {run_dir} (model.pt, config.yaml, rollouts.csv, checkpoints/)")
-    else:
-        print(f"run: {run_dir} (model.zip, config.yaml, episodes.csv, checkpoints/)")
+    model = next(name for name in MODEL_FILES if (run_dir / name).is_file())
+    print(f"run: {run_dir} ({model}, config.yaml, episodes.csv, checkpoints/)")
     print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
     if is_toy_env(config.env):
         print(f"evaluate on held-out positions: coordrl evaluate {run_dir}")
@@ -110,9 +112,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train an agent: Atari or a toy env (no arguments: a short CoordConv PPO run)",
         description="Train an agent (SB3 on Atari or the toy envs, or the on-device PPO on "
-        "the toy envs) into a run directory.",
+        "the toy envs) into a run directory; python train.py in a checkout is the same.",
     )
-    train.add_argument("--config", help="YAML config (default: configs/atari/ppo.yaml)")
+    train.add_argument(
+        "--config",
+        help="a YAML file, or a shipped config by name (default: atari/ppo; coordrl configs)",
+    )
     train.add_argument("--env", help="ALE/<Game>-v5 or <Game> (e.g. Breakout), or coordrl/...")
     arch = train.add_mutually_exclusive_group()
     arch.add_argument("--coordconv", dest="arch", action="store_const", const="coordconv")
@@ -121,7 +126,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--timesteps", type=positive_int, help="total env steps")
     train.add_argument("--n-envs", type=positive_int)
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    train.add_argument("--run-dir", help="default: runs/atari/<game>-<algo>-<arch>-seed<seed>")
+    train.add_argument(
+        "--run-dir", help="default: runs/<atari|toyrl>/<game>-<algo>-<arch>-seed<seed>"
+    )
     train.add_argument(
         "--set",
         action="append",

@@ -10,6 +10,7 @@ x > 32 and y > 32: 729 test, 2407 train).
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,8 +20,8 @@ import torch
 
 from coordrl.runs import atomic_path
 
-SPLITS = ("uniform", "quadrant")
 Split = Literal["uniform", "quadrant"]
+SPLITS: tuple[str, ...] = typing.get_args(Split)
 
 CANVAS = 64
 HALF_SIZE = 4  # the square spans centre +- 4: 9x9 pixels

@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from coordrl.runs import RunError
 from coordrl.toy.data import SPLITS
 from coordrl.toy.models import ARCHS, TASKS
 from coordrl.toy.train import ToyConfig
@@ -153,7 +154,7 @@ def _hidden(relative: Path) -> bool:
 
 def read_results(paths: list[Path]) -> Results:
     """Every finished toy-task run (a folder with ``result.json``) in or below ``paths``;
-    ``ValueError`` for one that cannot be read."""
+    ``RunError`` for one that cannot be read."""
     results: Results = {}
     for path in paths:
         files = [path / RESULT_FILE] if (path / RESULT_FILE).is_file() else []
@@ -162,7 +163,7 @@ def read_results(paths: list[Path]) -> Results:
             try:
                 _add_result(results, file)
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{file}: unreadable toy-task result ({exc})") from None
+                raise RunError(f"{file}: unreadable toy-task result ({exc})") from None
     return results
 
 

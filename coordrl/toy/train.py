@@ -19,10 +19,11 @@ import torch
 from tqdm import tqdm
 
 from coordrl.device import resolve_device
+from coordrl.errors import ConfigError
 from coordrl.runs import atomic_path
 from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS, ToyDataset, make_dataset
 from coordrl.toy.models import ARCHS, build_model, count_parameters
-from coordrl.toy.tasks import Task, get_task
+from coordrl.toy.tasks import TASKS, Task, get_task
 
 EVAL_BATCH = 64  # (64 x 4096 pixels x 64 channels) activations: ~70 MB per layer
 
@@ -44,19 +45,20 @@ class ToyConfig:
     stop_when_perfect: bool = True
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        get_task(self.task)
+        """Raise ``ConfigError`` naming the first bad field."""
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.split not in SPLITS:
-            raise ValueError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
+            raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
         if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+            raise ConfigError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not self.lr > 0 or not math.isfinite(self.lr):
-            raise ValueError(f"lr must be a positive number, got {self.lr}")
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         resolve_device(self.device)
 
 

@@ -1,11 +1,11 @@
 """Torch-vectorised toy RL tasks on the Not-so-Clevr canvas, registered with gymnasium.
 
-    import envs.toy  # registers the ids
+    import coordrl.envs.toy  # registers the ids
     env = gymnasium.make_vec("coordrl/Point-v0", num_envs=4096, device="cuda")  # torch, batched
     ref = gymnasium.make("coordrl/Point-v0")  # one plain numpy env, the reference
 
-``coordrl/Point-v0`` (see :mod:`envs.toy.point`) and ``coordrl/Navigate-v0`` (see
-:mod:`envs.toy.navigate`) take ``canvas``, ``split`` ("uniform" | "quadrant") and ``part``
+``coordrl/Point-v0`` (see :mod:`coordrl.envs.toy.point`) and ``coordrl/Navigate-v0`` (see
+:mod:`coordrl.envs.toy.navigate`) take ``canvas``, ``split`` ("uniform" | "quadrant") and ``part``
 ("train" | "test": which target positions resets draw from) besides their own options.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from envs.toy.navigate import NavigateEnv, NavigateNumpyEnv
-from envs.toy.point import PointEnv, PointNumpyEnv
+from coordrl.envs.toy.navigate import NavigateEnv, NavigateNumpyEnv
+from coordrl.envs.toy.point import PointEnv, PointNumpyEnv
 
 TASKS: dict[str, str] = {"point": "coordrl/Point-v0", "navigate": "coordrl/Navigate-v0"}
 

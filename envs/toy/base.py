@@ -16,7 +16,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from coordrl.device import resolve_device
-from envs.toy.targets import check_task_args, target_positions
+from coordrl.envs.toy.targets import Part, check_task_args, target_positions
+from coordrl.toy.data import Split
 
 
 class TorchVectorEnv(VectorEnv):
@@ -37,8 +38,8 @@ class TorchVectorEnv(VectorEnv):
         *,
         device: str | torch.device = "cpu",
         canvas: int = 64,
-        split: str = "quadrant",
-        part: str = "train",
+        split: Split = "quadrant",
+        part: Part = "train",
         final_obs: bool = False,
     ) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:

@@ -15,18 +15,20 @@ Agents start anywhere on the canvas outside the target square.
 from __future__ import annotations
 
 import math
-from typing import Any
+import typing
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from coordrl.envs.toy.base import NumpyToyEnv, TorchVectorEnv
+from coordrl.envs.toy.targets import check_canvas
 from coordrl.toy.data import HALF_SIZE
-from envs.toy.base import NumpyToyEnv, TorchVectorEnv
-from envs.toy.targets import check_canvas
 
 MOVES = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))  # stay, up, down, left, right: (dx, dy)
-REWARDS = ("shaped", "sparse")
+Reward = Literal["shaped", "sparse"]
+REWARDS: tuple[str, ...] = typing.get_args(Reward)
 DOT = 1  # the agent's dot spans centre +- 1
 
 
@@ -66,7 +68,7 @@ class NavigateEnv(TorchVectorEnv):
         *,
         step: int = 4,
         max_steps: int | None = None,
-        reward: str = "shaped",
+        reward: Reward = "shaped",
         canvas: int = 64,
         **kwargs: Any,
     ) -> None:

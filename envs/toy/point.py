@@ -13,20 +13,22 @@ the point lies inside the target square. Every episode ends after its one step.
 from __future__ import annotations
 
 import math
-from typing import Any
+import typing
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from coordrl.envs.toy.base import NumpyToyEnv, TorchVectorEnv
+from coordrl.envs.toy.targets import check_canvas
 from coordrl.toy.data import HALF_SIZE
-from envs.toy.base import NumpyToyEnv, TorchVectorEnv
-from envs.toy.targets import check_canvas
 
 INSIDE = HALF_SIZE + 0.5  # a point within this of the centre (per axis) is in the square
 
 
-ACTIONS = ("cells", "xy")
+Action = Literal["cells", "xy"]
+ACTIONS: tuple[str, ...] = typing.get_args(Action)
 
 
 def _check(bins: int, canvas: int, action: str) -> None:
@@ -74,7 +76,7 @@ class PointEnv(TorchVectorEnv):
         num_envs: int = 1,
         *,
         bins: int = 16,
-        action: str = "cells",
+        action: Action = "cells",
         canvas: int = 64,
         **kwargs: Any,
     ):

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from envs.toy.base import TorchVectorEnv
-from envs.vec import BatchedVecEnv
+from coordrl.envs.toy.base import TorchVectorEnv
+from coordrl.envs.vec import BatchedVecEnv
 
 
 class SB3VecEnv(BatchedVecEnv):

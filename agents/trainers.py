@@ -1,0 +1,72 @@
+"""From a config to a trained run: which trainer, checked before any file is written.
+
+``algo`` picks the trainer: SB3's ``a2c`` / ``ppo`` / ``dqn`` (:mod:`coordrl.agents.sb3_trainer`),
+or ``device_ppo`` (:mod:`coordrl.agents.device_ppo`); the run lifecycle
+(:mod:`coordrl.lifecycle`) does the rest, the same for all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from coordrl.config import ConfigError, RunConfig, is_toy_env
+from coordrl.device import resolve_device
+from coordrl.envs.factory import check_env_config, make_torch_env
+from coordrl.lifecycle import Trainer, TrainOutcome, train_run
+
+DEVICE_ALGOS = ("device_ppo",)  # trainers that keep the rollout on the env's device
+
+
+def preflight(config: RunConfig, source: str) -> RunConfig:
+    """Settings valid one by one but not together, and the env's own checks: one
+    ``ConfigError`` before any file is written. Returns ``config`` with its env resolved."""
+    config = check_env_config(config, source)
+    if config.algo in DEVICE_ALGOS:
+        if not is_toy_env(config.env):
+            raise ConfigError(f"{source}: algo: {config.algo} trains the coordrl/* toy envs only")
+        hyper = config.hyperparams
+        n_steps, batch = hyper.get("n_steps", 128), hyper.get("batch_size", 256)
+        if (n_steps * config.n_envs) % batch:
+            raise ConfigError(
+                f"{source}: n_steps x n_envs ({n_steps} x {config.n_envs}) must be a multiple "
+                f"of hyperparams.batch_size ({batch})"
+            )
+    if config.algo == "dqn" and config.env_kwargs.get("action") == "xy":
+        raise ConfigError(
+            f"{source}: algo: dqn needs discrete actions: use env_kwargs.action=cells, or ppo / a2c"
+        )
+    if is_toy_env(config.env):
+        from coordrl.extractors import extractor_spec
+
+        space = make_torch_env(config, torch.device("cpu"), num_envs=1).single_observation_space
+        extractor, _ = extractor_spec(config.arch)
+        try:
+            extractor(space)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: env_kwargs: {exc}") from None
+    return config
+
+
+def make_trainer(config: RunConfig) -> Trainer:
+    """A fresh trainer for a preflighted config, on its device."""
+    device = resolve_device(config.device)
+    if config.algo == "device_ppo":
+        from coordrl.agents.device_ppo import DevicePPO, PPOSettings
+
+        return DevicePPO(
+            make_torch_env(config, device),
+            PPOSettings(**config.hyperparams),
+            arch=config.arch,
+            seed=config.seed,
+            **config.coord_kwargs,
+        )
+    from coordrl.agents.sb3_trainer import SB3Trainer
+
+    return SB3Trainer(config, device)
+
+
+def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOutcome:
+    """Train (or go on training) ``run_dir`` until ``config.timesteps`` env steps, or a signal."""
+    return train_run(config, run_dir, lambda: make_trainer(config), resume=resume)

@@ -1,0 +1,120 @@
+"""Envs from run configs: the one place that maps a config's ``env`` to what trains on it,
+and checks the config's env settings against the env itself.
+
+A torch env's options (a config's ``env_kwargs``) are its constructor's keyword parameters:
+their names, types and defaults come from the signature, their bounds from the constructor's
+own checks, so nothing here restates an env.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from typing import Any
+
+import gymnasium as gym
+import torch
+from gymnasium.envs.registration import load_env_creator
+
+import coordrl.envs.toy  # noqa: F401  (registers the coordrl/* ids)
+from coordrl.config import ConfigError, Field, RunConfig, field_for, is_toy_env, validate_section
+from coordrl.envs.toy.base import TorchVectorEnv
+
+# constructor arguments a trainer chooses, not a config
+RUNTIME_ARGS = ("self", "num_envs", "device", "part", "final_obs")
+
+
+def torch_env_ids() -> list[str]:
+    """The registered ids of coordrl's torch vector envs."""
+    return sorted(
+        i for i, spec in gym.registry.items() if is_toy_env(i) and spec.vector_entry_point
+    )
+
+
+def torch_env_class(env_id: str) -> type[TorchVectorEnv]:
+    """The torch vector env class registered as ``env_id``; ``ConfigError`` if there is none."""
+    spec = gym.registry.get(env_id)
+    if spec is None or not spec.vector_entry_point:
+        known = torch_env_ids()
+        close = difflib.get_close_matches(env_id, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+        raise ConfigError(f"env: unknown toy env {env_id!r} ({hint})")
+    return load_env_creator(spec.vector_entry_point)
+
+
+def env_options(env_id: str) -> dict[str, Field]:
+    """A torch env's config options, read off its constructor (and its bases')."""
+    cls = torch_env_class(env_id)
+    options: dict[str, Field] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or not issubclass(klass, TorchVectorEnv):
+            continue
+        hints = typing.get_type_hints(init)
+        for name, parameter in inspect.signature(init).parameters.items():
+            if name in RUNTIME_ARGS or parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            options[name] = field_for(hints[name], parameter.default)
+    return options
+
+
+def check_env_config(config: RunConfig, source: str) -> RunConfig:
+    """``config`` with its env resolved: an Atari id in full (``Breakout`` ->
+    ``ALE/Breakout-v5``), a toy env's options parsed and accepted by the env itself."""
+    if not is_toy_env(config.env):
+        from coordrl.envs.atari import resolve_env_id
+
+        return config.replace(env=resolve_env_id(config.env))
+    try:
+        options = env_options(config.env)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    kwargs = validate_section(
+        config.env_kwargs, options, "env_kwargs", config.env, "options", source
+    )
+    try:
+        torch_env_class(config.env)(1, device="cpu", **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: env_kwargs: {exc}") from None
+    return config.replace(env_kwargs=kwargs)
+
+
+def make_torch_env(
+    config: RunConfig,
+    device: torch.device,
+    *,
+    part: str = "train",
+    num_envs: int | None = None,
+    final_obs: bool = False,
+) -> TorchVectorEnv:
+    """The config's torch env, ``num_envs`` (default ``config.n_envs``) wide on ``device``,
+    drawing its targets from ``part`` of the split."""
+    return gym.make_vec(
+        config.env,
+        num_envs=num_envs or config.n_envs,
+        device=device,
+        part=part,
+        final_obs=final_obs,
+        **config.env_kwargs,
+    )
+
+
+def make_sb3_env(config: RunConfig, seed: int) -> Any:
+    """The SB3 ``VecEnv`` a config trains on: Atari, or a torch toy env through the adapter."""
+    if is_toy_env(config.env):
+        from coordrl.envs.toy.sb3 import SB3VecEnv
+
+        env = SB3VecEnv(make_torch_env(config, torch.device("cpu")))
+        env.seed(seed)
+        return env
+    from coordrl.envs.atari import make_vec_env
+
+    return make_vec_env(
+        config.env,
+        config.n_envs,
+        seed=seed,
+        backend=config.backend,
+        repeat_action_probability=config.repeat_action_probability,
+        noop_max=config.noop_max,
+    )
