@@ -246,3 +246,19 @@ def test_a_signal_after_the_last_step_still_finishes_the_run(tmp_path, monkeypat
     monkeypatch.setattr(StopSignals, "__exit__", late_signal)
     outcome = train(tiny("ppo", timesteps=64), tmp_path / "run")
     assert outcome.finished and (tmp_path / "run" / "model.zip").is_file()
+
+
+def test_a_run_written_by_coordrl_0_1_resumes_with_its_episode_log_upgraded(tmp_path):
+    config = tiny("ppo", timesteps=768, checkpoint_every=128)
+    run_dir = tmp_path / "run"
+    train(config, run_dir)
+    log = run_dir / "episodes.csv"
+    rows = [line.split(",") for line in log.read_text().splitlines()[1:]]
+    assert rows, "random Breakout games end within 384 steps of each env"
+    legacy = ["step,env,score,length,time"] + [",".join(r[:4] + r[5:]) for r in rows]
+    log.write_text("\n".join(legacy) + "\n")  # as 0.1 wrote it: no success column
+    outcome = train(config.replace(timesteps=1024), run_dir, resume=True)
+    assert outcome.finished and outcome.timesteps == 1024
+    lines = log.read_text().splitlines()
+    assert lines[0] == "step,env,score,length,success,time"
+    assert [line.split(",") for line in lines[1 : 1 + len(rows)]] == rows  # kept, upgraded

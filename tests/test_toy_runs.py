@@ -150,3 +150,17 @@ def test_bad_toy_input_is_one_error_line(tmp_path, capsys, changes, expected):
     code, _, err = run(capsys, "train", "--config", config, "--run-dir", tmp_path / "run")
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert expected in err
+
+
+def test_an_on_device_run_written_by_coordrl_0_1_is_refused_with_the_reason(tmp_path, capsys):
+    config = write(tmp_path / "c.yaml", timesteps=1024)
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--config", config, "--run-dir", run_dir)
+    assert code == 0, err
+    (run_dir / "model.pt").unlink()
+    (run_dir / "episodes.csv").rename(run_dir / "rollouts.csv")  # 0.1's per-rollout log
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    code, _, err = run(capsys, "train", "--resume", run_dir)
+    assert code == 2 and err.count("\n") == 1
+    assert "written by coordrl 0.1" in err and "train it again" in err
+    assert sorted(p.name for p in run_dir.rglob("*")) == before  # nothing touched
