@@ -29,6 +29,7 @@ from coordrl.runs import (
     SWEEP_CONFIG,
     SWEEP_EVAL,
     SWEEP_LOG,
+    SWEEP_TABLE,
     atomic_path,
     is_finished,
     is_run_dir,
@@ -198,7 +199,7 @@ def write_results(sweep: Sweep, results: list[TrialResult]) -> Path:
     writer.writerow(fields)
     for row in results:
         writer.writerow(dataclasses.astuple(row))
-    path = sweep.out / "sweep.csv"
+    path = sweep.out / SWEEP_TABLE
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue())
     return path

@@ -11,6 +11,8 @@ Every name a run directory holds is defined here and nowhere else::
     model.zip | model.pt        the final agent, once the run is finished
     eval/*.json                 what coordrl evaluate measured
     sweep.log, sweep-config.yaml  a sweep trial's output and requested config
+
+and a supervised toy-task run (``coordrl toy train``) holds ``result.json`` and ``model.pt``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ CHECKPOINT_MODELS = (SB3_MODEL, TORCH_STATE)  # what evaluate can read from a ch
 SWEEP_LOG = "sweep.log"  # a sweep trial's commands and everything they printed
 SWEEP_CONFIG = "sweep-config.yaml"  # the config a sweep asked a trial to be
 SWEEP_EVAL = "sweep.json"  # under eval/: the evaluation a sweep asked for
+SWEEP_TABLE = "sweep.csv"  # in a sweep's out: every trial's last status
 LEGACY_ROLLOUTS_CSV = "rollouts.csv"  # coordrl 0.1's per-rollout log of on-device runs
+TOY_RESULT = "result.json"  # a supervised toy-task run's (coordrl toy train) results
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -67,7 +71,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def fresh_run_dir(path: str | Path, marker: str = "result.json") -> Path:
+def fresh_run_dir(path: str | Path, marker: str = TOY_RESULT) -> Path:
     """``path``, or ``path-2``, ``path-3``... if it already holds a run: never overwrite one.
 
     A directory holds a run when it has ``marker`` (the file a run writes first or last).

@@ -19,11 +19,11 @@ def compare_command(args: argparse.Namespace) -> None:
         write_tables,
     )
     from coordrl.analysis.runs import find_runs, read_run
-    from coordrl.runs import RunError, is_run_dir
+    from coordrl.runs import TOY_RESULT, RunError, is_run_dir
     from coordrl.toy.table import read_results
 
     out = Path(args.out)
-    if is_run_dir(out) or (out / "result.json").is_file():
+    if is_run_dir(out) or (out / TOY_RESULT).is_file():
         raise UserError(f"--out {out} is a run directory; pick a folder of its own")
     supervised = read_results([Path(p) for p in args.runs if Path(p).is_dir()])
     try:

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullFormatter
 
+from coordrl.runs import TOY_RESULT
 from coordrl.toy.data import CANVAS, SPLITS
 from coordrl.toy.models import ARCHS, TASKS
 
@@ -24,7 +25,7 @@ COLOURS = {"conv": "tab:red", "coordconv": "tab:blue"}
 
 
 def _result(row: Row) -> dict:
-    return json.loads((Path(row.run_dirs[0]) / "result.json").read_text())
+    return json.loads((Path(row.run_dirs[0]) / TOY_RESULT).read_text())
 
 
 def plot_predictions(rows: list[Row], path: Path, task: str = "classification") -> Path:

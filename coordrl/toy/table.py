@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from coordrl.runs import RunError
+from coordrl.runs import TOY_RESULT, RunError
 from coordrl.toy.data import SPLITS
 from coordrl.toy.models import ARCHS, TASKS
 from coordrl.toy.train import ToyConfig
@@ -99,7 +99,7 @@ def run_trials(
     configs: list[ToyConfig], root: Path, workers: int, progress: bool = True
 ) -> list[str]:
     """Train every config not already finished under ``root``; return the failures."""
-    todo = [c for c in configs if not (trial_dir(root, c) / "result.json").exists()]
+    todo = [c for c in configs if not (trial_dir(root, c) / RESULT_FILE).exists()]
     todo.sort(key=lambda c: -_COST.get((c.task, c.arch), 1) * EPOCHS[c.task])
     failures: list[str] = []
     if not todo:
@@ -125,7 +125,7 @@ def run_trials(
     return failures
 
 
-RESULT_FILE = "result.json"
+RESULT_FILE = TOY_RESULT
 
 Results = dict[tuple[str, str, str, float], list[dict[str, Any]]]
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from coordrl.device import resolve_device
 from coordrl.errors import ConfigError
-from coordrl.runs import atomic_path
+from coordrl.runs import TORCH_MODEL, TOY_RESULT, atomic_path
 from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS, ToyDataset, make_dataset
 from coordrl.toy.models import ARCHS, build_model, count_parameters
 from coordrl.toy.tasks import TASKS, Task, get_task
@@ -207,8 +207,8 @@ def train(
         test_predictions=[[round(v, 2) for v in p] for p in best_predictions.tolist()],
     )
     if out_dir is not None:
-        with atomic_path(Path(out_dir) / "model.pt") as tmp:
+        with atomic_path(Path(out_dir) / TORCH_MODEL) as tmp:
             torch.save(model.state_dict(), tmp)
-        with atomic_path(Path(out_dir) / "result.json") as tmp:
+        with atomic_path(Path(out_dir) / TOY_RESULT) as tmp:
             tmp.write_text(json.dumps(asdict(result), indent=1))
     return result
