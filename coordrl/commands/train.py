@@ -42,6 +42,7 @@ def _config(args: argparse.Namespace):
     from coordrl.shipped import find_config
 
     overrides = _train_overrides(args)
+    flags = " + command line" if overrides else ""  # where a mistake may come from
     if args.resume is not None:
         config = load_run_config(args.resume)
         changed = sorted(set(overrides) - set(RESUMABLE_KEYS))
@@ -51,15 +52,16 @@ def _config(args: argparse.Namespace):
                 f"--device may change (got {', '.join(changed) or '--config'})"
             )
         config = validate(merge(config.to_dict(), overrides), "command line")
-        return preflight(config, str(Path(args.resume) / CONFIG_FILE))
-    path = find_config(args.config or DEFAULT_CONFIG)
+        return preflight(config, f"{Path(args.resume) / CONFIG_FILE}{flags}")
+    name = args.config or DEFAULT_CONFIG
+    path = find_config(name)
     if args.config is None and not overrides:
         overrides = dict(QUICK_START)
         print(
             f"quick start: {DEFAULT_CONFIG} with CoordConv for {QUICK_START['timesteps']:,} "
             "steps (pass --config for a full run; coordrl configs lists them)"
         )
-    return preflight(load_config(path, overrides), str(path))
+    return preflight(load_config(path, overrides), f"{name}{flags}")
 
 
 def train_command(args: argparse.Namespace) -> None:
