@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -30,7 +31,7 @@ from timing import interleaved_rates
 import coordrl.envs.toy
 from coordrl.agents.builders import schedule
 from coordrl.agents.device_ppo import DevicePPO, PPOSettings
-from coordrl.config import load_config
+from coordrl.config import RunConfig, load_config
 from coordrl.device import resolve_device
 from coordrl.envs.factory import make_torch_env
 from coordrl.envs.toy.sb3 import SB3VecEnv
@@ -91,11 +92,24 @@ def env_table(args, device) -> list[tuple[str, int, float, float]]:
     return rows
 
 
+def point_config(n_envs: int | None = None) -> tuple[RunConfig, PPOSettings]:
+    """The shipped toy/point config at ``n_envs`` envs (default: its own), and its PPO settings.
+
+    The minibatch size scales with the envs, so an epoch keeps the shipped number of minibatches.
+    """
+    shipped = load_config(find_config(POINT_CONFIG))
+    settings = PPOSettings(**shipped.hyperparams)
+    if not n_envs:
+        return shipped, settings
+    minibatches = shipped.n_envs * settings.n_steps // settings.batch_size
+    settings = replace(settings, batch_size=n_envs * settings.n_steps // minibatches)
+    hyperparams = {**shipped.hyperparams, "batch_size": settings.batch_size}
+    return shipped.replace(n_envs=n_envs, hyperparams=hyperparams), settings
+
+
 def training_rates(args, device) -> dict[str, float]:
     """Both PPOs on the pointing task with the shipped toy/point config's network and settings."""
-    overrides = {"n_envs": args.ppo_envs} if args.ppo_envs else None
-    config = load_config(find_config(POINT_CONFIG), overrides)
-    settings = PPOSettings(**config.hyperparams)
+    config, settings = point_config(args.ppo_envs)
     rollout = config.n_envs * settings.n_steps
     ours = DevicePPO(make_torch_env(config, device), settings, arch=config.arch)
     adapter = SB3VecEnv(make_torch_env(config, torch.device("cpu")))

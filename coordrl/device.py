@@ -10,11 +10,12 @@ from coordrl.errors import UnknownNameError
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` (CUDA when there is a GPU, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``, ``mps``.
 
-    Raises :class:`~coordrl.errors.UnknownNameError` (a ``ValueError``) naming the problem
-    when the device is malformed or absent here.
+    A CUDA device comes back with its index (``cuda`` -> ``cuda:0``), as tensors report it,
+    so ``tensor.device == env.device`` holds. Raises :class:`~coordrl.errors.UnknownNameError`
+    (a ``ValueError``) naming the problem when the device is malformed or absent here.
     """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
@@ -26,6 +27,8 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise UnknownNameError(
                 f"device {name!r} asked for, but there are {torch.cuda.device_count()} CUDA devices"
             )
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise UnknownNameError(f"device {name!r} asked for, but MPS is not available here")
     elif device.type not in ("cpu", "cuda", "mps"):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from atari_helpers import tiny_config, write_config
+from devices import DEVICES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from coordrl.agents.builders import ALGORITHMS, extractor_of
@@ -53,8 +54,9 @@ def episode_steps(run_dir: Path) -> list[int]:
 
 @pytest.mark.parametrize("arch", ["conv", "coordconv"])
 @pytest.mark.parametrize("algo", ["a2c", "ppo", "dqn"])
-def test_each_algorithm_and_arch_trains_into_a_run_directory(tmp_path, algo, arch):
-    config = tiny(algo, arch=arch, timesteps=400)
+@pytest.mark.parametrize("device", DEVICES)
+def test_each_algorithm_and_arch_trains_into_a_run_directory(tmp_path, algo, arch, device):
+    config = tiny(algo, arch=arch, timesteps=400, device=device)
     run_dir = tmp_path / "run"
     outcome = train(config, run_dir)
     assert outcome.finished and outcome.timesteps >= 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from devices import DEVICES
 from stable_baselines3 import PPO
 
 from coordrl.agents.device_ppo import ActorCritic, DevicePPO, PPOSettings
@@ -28,9 +29,10 @@ def mean(log: list[Progress], column: str) -> float:
 
 
 @pytest.mark.parametrize("arch", ["conv", "coordconv"])
-def test_a_short_run_improves_its_return(arch):
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_short_run_improves_its_return(arch, device):
     torch.manual_seed(0)
-    env = PointEnv(64, canvas=36, bins=6)
+    env = PointEnv(64, canvas=36, bins=6, device=device)
     ppo = DevicePPO(env, SMALL, arch=arch, seed=0)
     log: list[Progress] = []
     ppo.learn(64 * 8 * 20, collect(log))
@@ -123,9 +125,11 @@ def test_gae_matches_a_hand_computed_case():
     torch.testing.assert_close(b["returns"][:, 0], torch.tensor([1.25, 0.0, 4.0]))
 
 
-def test_rollout_buffers_live_on_the_env_device():
-    ppo = DevicePPO(PointEnv(8, canvas=36), PPOSettings(n_steps=4, batch_size=32))
+@pytest.mark.parametrize("device", DEVICES)
+def test_rollout_buffers_live_on_the_env_device(device):
+    ppo = DevicePPO(PointEnv(8, canvas=36, device=device), PPOSettings(n_steps=4, batch_size=32))
     ppo.learn(32)
+    assert ppo.env.device.type == device
     assert all(t.device == ppo.env.device for t in ppo.buffers.values())
     assert next(ppo.model.parameters()).device == ppo.env.device
 

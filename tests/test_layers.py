@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from devices import DEVICES
 from torch import nn
 
 from coordrl import AddCoords, CoordConv2d, coord_grid, to_concat_conv
 from coordrl import layers as layers_module
-
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def reference_coords(height: int, width: int, with_r: bool) -> np.ndarray:
@@ -158,11 +157,12 @@ CONV_CASES = [
 @pytest.mark.parametrize("kwargs", CONV_CASES, ids=lambda k: ",".join(map(str, k.values())))
 @pytest.mark.parametrize("with_r", [False, True])
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
-def test_fused_coordconv_equals_concatenation_outputs_and_gradients(kwargs, with_r, layout):
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_coordconv_equals_concatenation_outputs_and_gradients(kwargs, with_r, layout, device):
     torch.manual_seed(0)
-    fused = CoordConv2d(3, 5, with_r=with_r, dtype=torch.float64, **kwargs)
+    fused = CoordConv2d(3, 5, with_r=with_r, dtype=torch.float64, device=device, **kwargs)
     concat = to_concat_conv(fused)
-    x1 = torch.randn(4, 3, 13, 17, dtype=torch.float64)
+    x1 = torch.randn(4, 3, 13, 17, dtype=torch.float64, device=device)
     if layout == "channels_last":
         x1 = x1.contiguous(memory_format=torch.channels_last)
     x1.requires_grad_(True)
@@ -274,10 +274,11 @@ def test_torch_export_matches_eager_with_dynamic_batch():
 
 
 @pytest.mark.slow
-def test_torch_compile_inductor_matches_eager():
-    net = _Net()
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_compile_inductor_matches_eager(device):
+    net = _Net().to(device)
     compiled = torch.compile(net, fullgraph=True)  # the default inductor backend (~20 s)
-    x = torch.randn(3, 4, 9, 11)
+    x = torch.randn(3, 4, 9, 11, device=device)
     torch.testing.assert_close(compiled(x), net(x))
 
 

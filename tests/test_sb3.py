@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from devices import DEVICES
 from dot_env import DotQuadrantEnv
 from gymnasium import spaces
 from stable_baselines3 import A2C, DQN, PPO
@@ -28,7 +29,7 @@ if QRDQN is not None:
     ALGOS["QRDQN"] = (QRDQN, OFF_POLICY)
 
 
-def build(algo_name: str, arch: str, **extra):
+def build(algo_name: str, arch: str, device: str = "cpu", **extra):
     algo, kwargs = ALGOS[algo_name]
     env = make_vec_env(DotQuadrantEnv, n_envs=2, seed=0)
     return algo(
@@ -36,7 +37,7 @@ def build(algo_name: str, arch: str, **extra):
         env,
         policy_kwargs=make_policy_kwargs(arch, features_dim=32, **extra),
         seed=0,
-        device="cpu",
+        device=device,
         **kwargs,
     )
 
@@ -62,8 +63,10 @@ def test_heads_match_sb3_own_naturecnn_policy(algo_name):
 
 @pytest.mark.parametrize("arch", ["conv", "coordconv"])
 @pytest.mark.parametrize("algo_name", list(ALGOS))
-def test_learn_updates_weights_and_round_trips(algo_name, arch, tmp_path):
-    model = build(algo_name, arch)
+@pytest.mark.parametrize("device", DEVICES)
+def test_learn_updates_weights_and_round_trips(algo_name, arch, tmp_path, device):
+    model = build(algo_name, arch, device)
+    assert model.policy.device.type == device
     before = {k: v.clone() for k, v in model.policy.state_dict().items()}
     model.learn(total_timesteps=96)
     assert model.num_timesteps >= 96

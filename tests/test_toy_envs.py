@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from devices import DEVICES
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import A2C, DQN, PPO
@@ -46,14 +47,16 @@ def test_the_numpy_reference_passes_the_checkers(env_id, kwargs):
 
 
 @pytest.mark.parametrize("cls", [PointEnv, NavigateEnv])
-def test_same_seed_same_episodes_on_the_cpu(cls):
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_seed_same_episodes(cls, device):
     def play(seed: int) -> list[torch.Tensor]:
-        env = cls(8)
+        env = cls(8, device=device)
         obs, _ = env.reset(seed=seed)
+        assert obs.device.type == device
         rng = torch.Generator().manual_seed(1)
         seen = [obs]
         for _ in range(40):
-            actions = torch.randint(env.single_action_space.n, (8,), generator=rng)
+            actions = torch.randint(env.single_action_space.n, (8,), generator=rng).to(device)
             obs, reward, *_ = env.step(actions)
             seen += [obs, reward]
         return seen
@@ -165,30 +168,33 @@ def test_point_with_cartesian_actions_rewards_on_hand_built_states():
         (NavigateEnv, NavigateNumpyEnv, {}),
     ],
 )
-def test_numpy_reference_and_torch_env_agree_step_for_step(torch_cls, numpy_cls, kwargs):
+@pytest.mark.parametrize("device", DEVICES)
+def test_numpy_reference_and_torch_env_agree_step_for_step(torch_cls, numpy_cls, kwargs, device):
     rng = np.random.default_rng(0)
     for episode in range(20):
         ref = numpy_cls(**kwargs)
         obs_ref, _ = ref.reset(seed=episode)
-        env = torch_cls(1, **kwargs)
-        options = {"targets": torch.as_tensor(ref.target)[None]}
+        env = torch_cls(1, device=device, **kwargs)
+        options = {"targets": torch.as_tensor(ref.target, device=device)[None]}
         if hasattr(ref, "agent"):
-            options["agents"] = torch.as_tensor(ref.agent)[None]
+            options["agents"] = torch.as_tensor(ref.agent, device=device)[None]
         obs, _ = env.reset(options=options)
-        assert np.array_equal(obs[0].numpy(), obs_ref)
+        assert np.array_equal(obs[0].cpu().numpy(), obs_ref)
         while True:
             if isinstance(ref.action_space, spaces.Box):
                 action = rng.uniform(-1.2, 1.2, size=2).astype(np.float32)
             else:
                 action = int(rng.integers(ref.action_space.n))
             obs_ref, r_ref, term_ref, trunc_ref, info_ref = ref.step(action)
-            obs, reward, terminated, truncated, info = env.step(torch.tensor(np.array([action])))
+            obs, reward, terminated, truncated, info = env.step(
+                torch.tensor(np.array([action]), device=device)
+            )
             assert reward.item() == pytest.approx(r_ref, abs=1e-6)
             assert (terminated.item(), truncated.item()) == (term_ref, trunc_ref)
             assert info["success"].item() == info_ref["success"]
             if term_ref or trunc_ref:
                 break
-            assert np.array_equal(obs[0].numpy(), obs_ref)
+            assert np.array_equal(obs[0].cpu().numpy(), obs_ref)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cli_helpers import run
+from devices import DEVICES
 
 from coordrl.agents.trainers import preflight, train
 from coordrl.config import validate
@@ -35,8 +36,9 @@ def write(path: Path, **changes) -> Path:
     return path
 
 
-def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys):
-    config = write(tmp_path / "c.yaml")
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys, device):
+    config = write(tmp_path / "c.yaml", device=device)
     code, out, err = run(capsys, "train", "--config", config, "--run-dir", tmp_path / "run")
     assert code == 0, err
     assert "evaluate on held-out positions: coordrl evaluate" in out
@@ -54,8 +56,9 @@ def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys):
     assert result["train"]["success_rate"] > result["test"]["success_rate"] - 0.2
 
 
-def test_device_ppo_sigterm_then_resume(tmp_path):
-    config = write(tmp_path / "c.yaml", timesteps=10**7, checkpoint_every=10**9)
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_ppo_sigterm_then_resume(tmp_path, device):
+    config = write(tmp_path / "c.yaml", timesteps=10**7, checkpoint_every=10**9, device=device)
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
         [
