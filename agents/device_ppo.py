@@ -86,10 +86,15 @@ class ActorCritic(nn.Module):
         return self.policy(features), self.value(features).squeeze(-1)
 
     def distribution(self, head: torch.Tensor) -> Distribution:
-        """The policy's distribution over actions, from :meth:`forward`'s first output."""
+        """The policy's distribution over actions, from :meth:`forward`'s first output.
+
+        Unvalidated: torch's argument checks read their result on the host, a GPU sync at
+        every rollout step and minibatch (our own network makes the logits).
+        """
         if self.log_std is None:
-            return Categorical(logits=head)
-        return Independent(Normal(head, self.log_std.exp().expand_as(head)), 1)
+            return Categorical(logits=head, validate_args=False)
+        scale = self.log_std.exp().expand_as(head)
+        return Independent(Normal(head, scale, validate_args=False), 1, validate_args=False)
 
     def mode(self, head: torch.Tensor) -> torch.Tensor:
         """The most likely action: the best logit, or the Gaussian's mean."""
@@ -128,7 +133,10 @@ class DevicePPO:
             env.single_observation_space, env.single_action_space, arch, **coord
         ).to(self.device)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=value_at(settings.learning_rate, 1.0), eps=1e-5
+            self.model.parameters(),
+            lr=value_at(settings.learning_rate, 1.0),
+            eps=1e-5,
+            fused=self.device.type == "cuda" or None,  # one kernel per step on a GPU
         )
         self.num_timesteps = 0
         self.seed = seed
@@ -297,7 +305,10 @@ class DevicePPO:
         """Restore :meth:`save_state`; the env restarts seeded with ``seed + step``."""
         state = torch.load(folder / TORCH_STATE, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
+        fused = [group["fused"] for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
+        for group, ours in zip(self.optimizer.param_groups, fused, strict=True):
+            group["fused"] = ours  # a GPU run's state resumes on the CPU, and back
         self.num_timesteps = int(state["num_timesteps"])
         torch.set_rng_state(state["torch_rng"].cpu())
         if "cuda_rng" in state and self.device.type == "cuda":

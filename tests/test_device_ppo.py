@@ -144,3 +144,23 @@ def test_time_limited_envs_hand_over_their_last_observation_for_bootstrapping():
     assert not DevicePPO(
         PointEnv(4, canvas=36), PPOSettings(n_steps=8, batch_size=32)
     ).env.final_obs
+
+
+@pytest.mark.cuda
+def test_a_gpu_runs_state_resumes_on_the_cpu_and_back(tmp_path):
+    settings = PPOSettings(n_steps=4, batch_size=32)
+    gpu = DevicePPO(PointEnv(8, canvas=36, device="cuda"), settings)
+    assert gpu.optimizer.param_groups[0]["fused"]  # one Adam kernel per step on the GPU
+    gpu.learn(64)
+    gpu.save_state(tmp_path)
+    cpu = DevicePPO(PointEnv(8, canvas=36), settings)
+    cpu.load_state(tmp_path)
+    assert cpu.num_timesteps == 64 and not cpu.optimizer.param_groups[0]["fused"]
+    theirs = cpu.model.state_dict()
+    assert all(torch.equal(v.cpu(), theirs[k]) for k, v in gpu.model.state_dict().items())
+    cpu.learn(128)
+    cpu.save_state(tmp_path)
+    gpu.load_state(tmp_path)
+    assert gpu.num_timesteps == 128 and gpu.optimizer.param_groups[0]["fused"]
+    gpu.learn(192)
+    assert gpu.num_timesteps == 192
