@@ -97,7 +97,7 @@ class TrainOutcome:
 
 
 class _Statistics:
-    """Running means of the last RECENT episodes, and steps per second."""
+    """Running means over the last RECENT episodes: score, length, success."""
 
     def __init__(self) -> None:
         self.scores: collections.deque[float] = collections.deque(maxlen=RECENT)
