@@ -1,7 +1,7 @@
 """PPO with rollouts, GAE and updates all on one device, over any torch vector env.
 
 CleanRL's ``ppo_atari.py`` shape (one readable loop) over a torch vector env
-(:class:`~coordrl.envs.toy.base.TorchVectorEnv`): observations, actions, rewards and
+(:class:`~coordrl.envs.torch_vector.TorchVectorEnv`): observations, actions, rewards and
 advantages never leave the device and no numpy runs in the loop; finished episodes cross to
 the host once per rollout, for the run's ``episodes.csv``. The network is the extractor SB3
 policies use (``NatureCNN`` / ``CoordNatureCNN`` from :mod:`coordrl.extractors`) with SB3's

@@ -19,7 +19,7 @@ from gymnasium.envs.registration import load_env_creator
 
 import coordrl.envs.toy  # noqa: F401  (registers the coordrl/* ids)
 from coordrl.config import ConfigError, Field, RunConfig, field_for, is_toy_env, validate_section
-from coordrl.envs.toy.base import TorchVectorEnv
+from coordrl.envs.torch_vector import TorchVectorEnv
 
 # constructor arguments a trainer chooses, not a config
 RUNTIME_ARGS = ("self", "num_envs", "device", "part", "final_obs")

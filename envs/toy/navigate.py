@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from coordrl.envs.toy.base import NumpyToyEnv, TorchVectorEnv
+from coordrl.envs.toy.base import NumpyToyEnv, ToyVectorEnv
 from coordrl.envs.toy.targets import check_canvas
 from coordrl.toy.data import HALF_SIZE
 
@@ -57,7 +57,7 @@ def _dot_factors(pixels: torch.Tensor, centres: torch.Tensor):
     return rows[:, :, None], cols[:, None, :]
 
 
-class NavigateEnv(TorchVectorEnv):
+class NavigateEnv(ToyVectorEnv):
     """The navigation task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
     truncates = True

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from coordrl.envs.toy.base import NumpyToyEnv, TorchVectorEnv
+from coordrl.envs.toy.base import NumpyToyEnv, ToyVectorEnv
 from coordrl.envs.toy.targets import check_canvas
 from coordrl.toy.data import HALF_SIZE
 
@@ -68,7 +68,7 @@ def _square_images(pixels: torch.Tensor, centres: torch.Tensor, half: int) -> to
     return rows[:, :, None] & cols[:, None, :]
 
 
-class PointEnv(TorchVectorEnv):
+class PointEnv(ToyVectorEnv):
     """The pointing task, ``num_envs`` at once on ``device`` (see the module docstring)."""
 
     def __init__(

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from coordrl.envs.toy.base import TorchVectorEnv
+from coordrl.envs.torch_vector import TorchVectorEnv
 from coordrl.envs.vec import BatchedVecEnv
 
 
@@ -46,13 +46,14 @@ class SB3VecEnv(BatchedVecEnv):
             final = info["final_obs"].cpu().numpy()
             returns = info["episode_return"].cpu().numpy()
             lengths = info["episode_length"].cpu().numpy()
-            success = info["success"].cpu().numpy()
+            success = info["success"].cpu().numpy() if "success" in info else None
             cut = (truncated & ~terminated).cpu().numpy()
             for i in ended:
                 infos[i] = {
                     "terminal_observation": final[i],
                     "episode": {"r": float(returns[i]), "l": int(lengths[i])},
-                    "is_success": bool(success[i]),
                     "TimeLimit.truncated": bool(cut[i]),
                 }
+                if success is not None:  # tasks with a success (the toy ones)
+                    infos[i]["is_success"] = bool(success[i])
         return obs.cpu().numpy(), reward.cpu().numpy().astype(np.float32), done, infos

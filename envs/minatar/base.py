@@ -1,0 +1,128 @@
+"""What the five MinAtar games share: sticky actions, action sets, 10x10 observations.
+
+Each game is a batched torch port of the ``minatar`` package (1.0.15, Young & Tian 2019)
+that keeps its rules, timers and the order of its random draws. As in the package, the
+sticky action (probability 0.1 by default) repeats the previous *executed* action, and that
+action survives a reset; episodes end only by the game's own terminal (Freeway's 2,500-frame
+limit included), never by truncation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from gymnasium import spaces
+
+from coordrl.envs.minatar.draws import TorchDraws
+from coordrl.envs.torch_vector import TorchVectorEnv
+
+ACTIONS = "nlurdf"  # the package's full action set: no-op, left, up, right, down, fire
+SIZE = 10  # every game is played on a 10 x 10 grid
+
+
+def action_index(name: str) -> int:
+    """The package's index of the action named by one of ``ACTIONS``' letters."""
+    return ACTIONS.index(name)
+
+
+class MinAtarEnv(TorchVectorEnv):
+    """A batch of one MinAtar game. Subclasses define ``channels``, ``minimal_actions``,
+    ``_start`` (new episodes), ``_act`` (one frame) and ``_paint`` (the observation)."""
+
+    game: ClassVar[str]
+    channels: ClassVar[tuple[str, ...]]
+    minimal_actions: ClassVar[str]  # letters of ACTIONS, in the package's order
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        device: str | torch.device = "cpu",
+        sticky_action_prob: float = 0.1,
+        difficulty_ramping: bool = True,
+        minimal_action_set: bool = True,
+        final_obs: bool = False,
+    ) -> None:
+        if (
+            isinstance(sticky_action_prob, bool)
+            or not isinstance(sticky_action_prob, int | float)
+            or not 0.0 <= sticky_action_prob <= 1.0
+        ):
+            raise ValueError(
+                f"sticky_action_prob must be a probability in [0, 1], got {sticky_action_prob!r}"
+            )
+        letters = self.minimal_actions if minimal_action_set else ACTIONS
+        self.single_observation_space = spaces.Box(
+            0, 1, (len(self.channels), SIZE, SIZE), dtype="uint8"
+        )
+        self.single_action_space = spaces.Discrete(len(letters))
+        super().__init__(num_envs, device=device, final_obs=final_obs)
+        self.sticky_action_prob = float(sticky_action_prob)
+        self.difficulty_ramping = difficulty_ramping
+        self.minimal_action_set = minimal_action_set
+        self.action_set = torch.tensor([action_index(a) for a in letters], device=self.device)
+        self.draws = TorchDraws(self.generator, num_envs, self.device)
+        self.last_action = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+        self.terminal = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        rows = torch.arange(SIZE, device=self.device)
+        self._rows, self._cols = rows.view(1, SIZE, 1), rows.view(1, 1, SIZE)
+
+    # -- what a game defines -----------------------------------------------------------
+
+    def _start(self, mask: torch.Tensor) -> None:
+        """New episodes where ``mask`` is True, drawing as the package's ``reset`` does."""
+        raise NotImplementedError
+
+    def _act(self, action: torch.Tensor) -> torch.Tensor:
+        """One frame with ``action`` (the package's indices); the reward. Sets ``terminal``."""
+        raise NotImplementedError
+
+    def _paint(self, obs: torch.Tensor) -> None:
+        """Set the game's objects into ``obs``, (num_envs, C, 10, 10) bool, all False."""
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------
+
+    def cells(
+        self, y: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(num_envs, 10, 10) bool: the cells at (y, x), each (num_envs,) or (num_envs, K)."""
+        if y.dim() == 1:
+            y, x = y[:, None], x[:, None]
+            valid = None if valid is None else valid[:, None]
+        hit = (self._rows.unsqueeze(1) == y[..., None, None]) & (
+            self._cols.unsqueeze(1) == x[..., None, None]
+        )
+        if valid is not None:
+            hit &= valid[..., None, None]
+        return hit.any(dim=1)
+
+    def _reset_envs(self, mask: torch.Tensor, options: dict[str, Any] | None) -> None:
+        self._start(mask)
+        self.terminal &= ~mask
+
+    def _transition(
+        self, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
+        chosen = self.action_set[actions.long()]
+        sticky = self.draws.uniform(self._everyone) < self.sticky_action_prob
+        self.last_action = torch.where(sticky, self.last_action, chosen)
+        reward = self._act(self.last_action)
+        terminated = self.terminal.clone()
+        return reward.float(), terminated, torch.zeros_like(terminated), None
+
+    def _observe(self) -> torch.Tensor:
+        obs = torch.zeros(
+            (self.num_envs, len(self.channels), SIZE, SIZE), dtype=torch.bool, device=self.device
+        )
+        self._paint(obs)
+        return obs.to(torch.uint8)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_envs={self.num_envs}, device={self.device}, "
+            f"sticky_action_prob={self.sticky_action_prob}, "
+            f"difficulty_ramping={self.difficulty_ramping}, "
+            f"minimal_action_set={self.minimal_action_set})"
+        )

@@ -1,0 +1,97 @@
+"""The torch MinAtar games against the ``minatar`` package, step for step, and their API."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from minatar_reference import channels_first, paired
+
+import coordrl.envs.minatar
+from coordrl.envs.minatar import GAMES, env_id
+
+STEPS = {"freeway": 5100}  # two 2,501-frame episodes; the others end far sooner
+
+
+@pytest.mark.parametrize("game", list(GAMES))
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"minimal_action_set": False, "sticky_action_prob": 0.3}, {"difficulty_ramping": False}],
+    ids=["defaults", "full-actions-sticky-0.3", "no-ramping"],
+)
+def test_every_step_equals_the_minatar_package(game, options):
+    seeds = [3, 14, 15]
+    env, refs = paired(game, seeds, **options)
+    obs, _ = env.reset()  # draws again, as a reference reset would: keep them in step
+    for ref in refs:
+        ref.game.reset()
+    rng = np.random.default_rng(0)
+    episodes, ramps = 0, 0
+    for step in range(STEPS.get(game, 2500)):
+        assert np.array_equal(
+            obs.numpy(), np.stack([channels_first(ref.game.state()) for ref in refs])
+        ), f"{game}: observations differ before step {step}"
+        actions = rng.integers(env.single_action_space.n, size=len(refs))
+        obs, reward, terminated, truncated, info = env.step(torch.as_tensor(actions))
+        for i, ref in enumerate(refs):
+            state, ref_reward, done, _, _ = ref.step(int(actions[i]))
+            assert reward[i].item() == ref_reward, f"{game}: reward, env {i}, step {step}"
+            assert terminated[i].item() == done, f"{game}: terminal, env {i}, step {step}"
+            if done:
+                assert np.array_equal(info["final_obs"][i].numpy(), channels_first(state))
+                ref.reset()
+                episodes += 1
+        assert not truncated.any()
+        ramps = max(ramps, int(getattr(env, "ramp_index", torch.zeros(1)).max()))
+    assert episodes >= len(refs), f"{game}: only {episodes} episodes ended"
+    if hasattr(env, "ramp_index"):  # the games that ramp did, unless told not to
+        assert (ramps > 0) == options.get("difficulty_ramping", True), ramps
+
+
+@pytest.mark.parametrize("game", list(GAMES))
+def test_spaces_dtypes_and_ids(game):
+    env = gym.make_vec(env_id(game), num_envs=5)
+    channels = len(GAMES[game].channels)
+    assert env.single_observation_space.shape == (channels, 10, 10)
+    assert env.observation_space.shape == (5, channels, 10, 10)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == torch.uint8 and obs.shape == (5, channels, 10, 10)
+    assert set(obs.unique().tolist()) <= {0, 1}
+    assert env.single_action_space.n == len(GAMES[game].minimal_actions)
+    full = gym.make_vec(env_id(game), num_envs=2, minimal_action_set=False)
+    assert full.single_action_space.n == 6
+    assert env_id(game).startswith("coordrl/MinAtar-") and coordrl.envs.minatar
+
+
+@pytest.mark.parametrize("game", list(GAMES))
+def test_same_seed_same_play_on_the_cpu(game):
+    def play(seed: int) -> list[torch.Tensor]:
+        env = GAMES[game](4)
+        obs, _ = env.reset(seed=seed)
+        actions = torch.Generator().manual_seed(1)
+        seen = [obs]
+        for _ in range(300):
+            chosen = torch.randint(env.single_action_space.n, (4,), generator=actions)
+            obs, reward, terminated, *_ = env.step(chosen)
+            seen += [obs, reward, terminated]
+        return seen
+
+    first, again, other = play(5), play(5), play(6)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_envs": 0}, "num_envs must be a positive integer"),
+        ({"sticky_action_prob": 1.5}, "sticky_action_prob must be a probability in [0, 1]"),
+        ({"sticky_action_prob": -0.1}, "sticky_action_prob must be a probability"),
+        ({"device": "cuda:9"}, "device 'cuda:9'"),
+    ],
+)
+def test_bad_arguments_are_clear_value_errors(kwargs, message):
+    kwargs = {"num_envs": 2, **kwargs}
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        GAMES["breakout"](kwargs.pop("num_envs"), **kwargs)
