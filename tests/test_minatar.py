@@ -12,6 +12,7 @@ import coordrl.envs.minatar
 from coordrl.envs.minatar import GAMES, env_id
 
 STEPS = {"freeway": 5100}  # two 2,501-frame episodes; the others end far sooner
+RAMPS_IN_RANDOM_PLAY = {"asterix"}  # the others ramp on events random play rarely reaches
 
 
 @pytest.mark.parametrize("game", list(GAMES))
@@ -45,7 +46,7 @@ def test_every_step_equals_the_minatar_package(game, options):
         assert not truncated.any()
         ramps = max(ramps, int(getattr(env, "ramp_index", torch.zeros(1)).max()))
     assert episodes >= len(refs), f"{game}: only {episodes} episodes ended"
-    if hasattr(env, "ramp_index"):  # the games that ramp did, unless told not to
+    if game in RAMPS_IN_RANDOM_PLAY:  # the difficulty ramped, unless told not to
         assert (ramps > 0) == options.get("difficulty_ramping", True), ramps
 
 
@@ -95,3 +96,28 @@ def test_bad_arguments_are_clear_value_errors(kwargs, message):
     kwargs = {"num_envs": 2, **kwargs}
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         GAMES["breakout"](kwargs.pop("num_envs"), **kwargs)
+
+
+def test_space_invaders_ramps_after_a_cleared_wave_as_the_package_does():
+    env, (ref,) = paired("space_invaders", [7], sticky_action_prob=0.0)
+    game = ref.game.env
+    game.alien_map[:] = 0
+    game.alien_map[8, 5] = 1  # the last alien, right above the cannon, about to be shot
+    game.alien_move_timer = 5
+    env.aliens[:] = False
+    env.aliens[0, 8, 5] = True
+    env.move_timer[:] = 5
+    fire = GAMES["space_invaders"].minimal_actions.index("f")
+    rng = np.random.default_rng(1)
+    for step in range(400):
+        action = fire if step == 0 else int(rng.integers(env.single_action_space.n))
+        obs, reward, terminated, _, info = env.step(torch.tensor([action]))
+        state, ref_reward, done, _, _ = ref.step(action)
+        assert (reward.item(), terminated.item()) == (ref_reward, done), step
+        if done:
+            assert np.array_equal(info["final_obs"][0].numpy(), channels_first(state))
+            state, _ = ref.reset()
+        assert np.array_equal(obs[0].numpy(), channels_first(state)), step
+        if step == 0:  # the wave was cleared: a faster one came
+            assert reward.item() == 1 and env.ramp_index.item() == game.ramp_index == 1
+            assert env.move_interval.item() == game.enemy_move_interval == 11

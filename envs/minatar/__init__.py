@@ -18,11 +18,13 @@ from coordrl.envs.minatar.asterix import AsterixEnv
 from coordrl.envs.minatar.base import MinAtarEnv
 from coordrl.envs.minatar.breakout import BreakoutEnv
 from coordrl.envs.minatar.freeway import FreewayEnv
+from coordrl.envs.minatar.space_invaders import SpaceInvadersEnv
 
 GAMES: dict[str, type[MinAtarEnv]] = {
     "asterix": AsterixEnv,
     "breakout": BreakoutEnv,
     "freeway": FreewayEnv,
+    "space_invaders": SpaceInvadersEnv,
 }
 
 
@@ -35,4 +37,12 @@ for _game, _cls in GAMES.items():
     if env_id(_game) not in gym.registry:
         gym.register(env_id(_game), vector_entry_point=f"{_cls.__module__}:{_cls.__name__}")
 
-__all__ = ["GAMES", "AsterixEnv", "BreakoutEnv", "FreewayEnv", "MinAtarEnv", "env_id"]
+__all__ = [
+    "GAMES",
+    "AsterixEnv",
+    "BreakoutEnv",
+    "FreewayEnv",
+    "MinAtarEnv",
+    "SpaceInvadersEnv",
+    "env_id",
+]
