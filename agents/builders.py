@@ -39,7 +39,7 @@ def schedule(value: Schedule) -> float | LinearSchedule:
 def algorithm_kwargs(config: RunConfig) -> dict[str, Any]:
     """SB3 constructor keyword arguments: the extractor, schedules and optimizer resolved."""
     hyper = dict(config.hyperparams)
-    policy_kwargs = make_policy_kwargs(config.arch, **config.coord_kwargs)
+    policy_kwargs = make_policy_kwargs(config.arch, **config.network_kwargs)
     optimizer = hyper.pop("optimizer", None)
     eps = hyper.pop("optimizer_eps", None)
     if optimizer is not None:

@@ -24,7 +24,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from coordrl.config import Linear, Schedule, value_at
 from coordrl.episodes import Episodes
-from coordrl.extractors import NatureCNN, make_extractor
+from coordrl.extractors import make_extractor
 from coordrl.lifecycle import Progress, Report
 from coordrl.runs import TORCH_MODEL, TORCH_STATE
 
@@ -53,7 +53,8 @@ class PPOSettings:
 
 
 class ActorCritic(nn.Module):
-    """A shared NatureCNN (conv or CoordConv) with a policy head and a value head.
+    """A shared extractor (NatureCNN or MinAtar's, conv or CoordConv), a policy head and a
+    value head.
 
     The policy is categorical for a ``Discrete`` action space and a diagonal Gaussian with
     state-independent log standard deviations (initialised to 0) for a ``Box``, as in SB3.
@@ -69,9 +70,10 @@ class ActorCritic(nn.Module):
         arch: str = "coordconv",
         **coord: Any,
     ) -> None:
-        """``coord``: ``coord_layers`` and ``with_r`` of a CoordConv ``arch``."""
+        """``coord``: the ``network``, and ``coord_layers`` and ``with_r`` of a CoordConv
+        ``arch``."""
         super().__init__()
-        self.extractor: NatureCNN = make_extractor(arch, observation_space, **coord)
+        self.extractor = make_extractor(arch, observation_space, **coord)
         self.continuous = isinstance(action_space, spaces.Box)
         outputs = int(np.prod(action_space.shape)) if self.continuous else int(action_space.n)
         self.policy = nn.Linear(self.extractor.features_dim, outputs)
@@ -82,7 +84,7 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action logits (or Gaussian means) and state values for uint8 observations."""
-        features = self.extractor(obs.float() / 255.0)
+        features = self.extractor(obs.float() * self.extractor.input_scale)
         return self.policy(features), self.value(features).squeeze(-1)
 
     def distribution(self, head: torch.Tensor) -> Distribution:

@@ -40,7 +40,7 @@ def load_policy(
         return sb3_policy
     env = make_torch_env(config, device, num_envs=1)
     network = ActorCritic(
-        env.single_observation_space, env.single_action_space, config.arch, **config.coord_kwargs
+        env.single_observation_space, env.single_action_space, config.arch, **config.network_kwargs
     ).to(device)
     try:
         state = torch.load(model_path, map_location=device, weights_only=True)

@@ -60,7 +60,7 @@ def make_trainer(config: RunConfig) -> Trainer:
             PPOSettings(**config.hyperparams),
             arch=config.arch,
             seed=config.seed,
-            **config.coord_kwargs,
+            **config.network_kwargs,
         )
     from coordrl.agents.sb3_trainer import SB3Trainer
 

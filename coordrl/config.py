@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from coordrl.errors import ConfigError
-from coordrl.extractors import ARCHS
+from coordrl.extractors import ARCHS, NETWORKS
 from coordrl.runs import CONFIG_FILE, RunError, atomic_path, is_run_dir
 
 ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo")
@@ -182,6 +182,7 @@ RUN_FIELDS: dict[str, Field] = {
     "env": Field("str", "ALE/Breakout-v5", help="ALE/<Game>-v5, <Game> or a coordrl/* toy"),
     "env_kwargs": Field("mapping", {}, help="a toy env's options"),
     "arch": Field("str", "coordconv", choices=ARCHS, help="feature extractor: conv or coordconv"),
+    "network": Field("str", "nature", choices=NETWORKS, help="NatureCNN, or MinAtar's network"),
     "coord_layers": Field("str", "first", choices=("first", "all"), help="CoordConv layers"),
     "with_r": Field("bool", False, help="add the radius channel to the CoordConv layers"),
     "timesteps": _positive_int(10_000_000, "env steps in total, over all envs"),
@@ -272,6 +273,7 @@ class RunConfig:
     env: str
     env_kwargs: Mapping[str, Any]
     arch: str
+    network: str
     coord_layers: str
     with_r: bool
     timesteps: int
@@ -301,12 +303,13 @@ class RunConfig:
         return data
 
     @property
-    def coord_kwargs(self) -> dict[str, Any]:
-        """The extractor's CoordConv settings: none for conv (``coord_layers`` and ``with_r``
-        apply to the CoordConv arm only, so one flag flips a config between the arms)."""
+    def network_kwargs(self) -> dict[str, Any]:
+        """The extractor's network and CoordConv settings: none of the latter for conv
+        (``coord_layers`` and ``with_r`` apply to the CoordConv arm only, so one flag flips
+        a config between the arms)."""
         if self.arch != "coordconv":
-            return {}
-        return {"coord_layers": self.coord_layers, "with_r": self.with_r}
+            return {"network": self.network}
+        return {"network": self.network, "coord_layers": self.coord_layers, "with_r": self.with_r}
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)

@@ -1,6 +1,6 @@
-"""Stable-Baselines3 feature extractors: NatureCNN and its CoordConv twin.
+"""Stable-Baselines3 feature extractors: NatureCNN, MinAtar's network, their CoordConv twins.
 
-Both are plain ``nn.Module`` s (SB3 ``BaseFeaturesExtractor``) built by one function, so
+All are plain ``nn.Module`` s (SB3 ``BaseFeaturesExtractor``) built by one function, so
 the conv and CoordConv arms of an experiment differ only in the coordinate channels.
 ``make_policy_kwargs`` gives SB3 a fresh ``policy_kwargs`` dict per algorithm with
 ``net_arch=[]``: the heads then match SB3's own NatureCNN policies exactly.
@@ -21,7 +21,9 @@ from coordrl.layers import CoordConv2d
 
 __all__ = [
     "ARCHS",
+    "NETWORKS",
     "CoordNatureCNN",
+    "MinAtarCNN",
     "NatureCNN",
     "arch_of",
     "extractor_spec",
@@ -69,6 +71,8 @@ def _check_image_space(space: gym.Space, normalized_image: bool, who: str) -> tu
             else ""
         )
         minimum = _min_image_size()
+        if not hint and max(height, width) <= 16:
+            hint = " (for small grids such as MinAtar's 10x10, use network: minatar)"
         raise ValueError(
             f"{who} needs images of at least {minimum}x{minimum} for its 8/4, 4/2, 3/1 convs; "
             f"got shape {space.shape}{hint}"
@@ -103,6 +107,12 @@ class NatureCNN(BaseFeaturesExtractor):
         channels_last: bool | None = None,
     ) -> None:
         who = type(self).__name__
+        if (
+            isinstance(observation_space, spaces.Box)
+            and len(observation_space.shape) == 3
+            and max(observation_space.shape[1:]) <= 16
+        ):  # a size error is the useful one here, not the dtype's
+            normalized_image = True
         shape = _check_image_space(observation_space, normalized_image, who)
         if coord_layers not in (None, "first", "all"):
             raise ValueError(f"{who}: coord_layers must be 'first' or 'all', got {coord_layers!r}")
@@ -113,6 +123,7 @@ class NatureCNN(BaseFeaturesExtractor):
         self.coord_layers = coord_layers
         self.with_r = with_r
         self.channels_last = channels_last
+        self.input_scale = 1.0 if normalized_image else 1 / 255  # what on-device agents apply
 
         layers: list[nn.Module] = []
         in_channels = shape[0]
@@ -165,25 +176,90 @@ class CoordNatureCNN(NatureCNN):
         )
 
 
-# The one arch -> extractor mapping: SB3 policies, the on-device agents and evaluation use it.
-EXTRACTORS: dict[str, type[NatureCNN]] = {"conv": NatureCNN, "coordconv": CoordNatureCNN}
-ARCHS: tuple[str, ...] = tuple(EXTRACTORS)
+class MinAtarCNN(BaseFeaturesExtractor):
+    """MinAtar's network (Young & Tian 2019), optionally with a CoordConv layer.
+
+    Conv(C,16,3,1) ReLU Flatten Linear(16 (H-2) (W-2), features_dim=128) ReLU; the heads
+    come after it. Its inputs are MinAtar's 0/1 grids, used as they are (no division by 255).
+
+    :param coord_layers: None (plain conv), or ``"first"`` / ``"all"`` (the same here: the
+        network has one conv) for a CoordConv2d.
+    :param with_r: add the radius channel as well as i and j.
+    """
+
+    input_scale = 1.0
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        features_dim: int = 128,
+        coord_layers: CoordLayers | None = None,
+        with_r: bool = False,
+    ) -> None:
+        who = type(self).__name__
+        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 3:
+            raise ValueError(f"{who} needs a (C, H, W) Box space; got {observation_space}")
+        channels, height, width = observation_space.shape
+        if min(height, width) < 3:
+            raise ValueError(f"{who} needs grids of at least 3x3; got {observation_space.shape}")
+        if coord_layers not in (None, "first", "all"):
+            raise ValueError(f"{who}: coord_layers must be 'first' or 'all', got {coord_layers!r}")
+        if with_r and coord_layers is None:
+            raise ValueError(f"{who}: with_r needs coordinate layers (coord_layers='first'/'all')")
+        super().__init__(observation_space, features_dim)
+        self.obs_shape = (channels, height, width)
+        self.coord_layers, self.with_r = coord_layers, with_r
+        conv = (
+            CoordConv2d(channels, 16, 3, with_r=with_r)
+            if coord_layers
+            else nn.Conv2d(channels, 16, 3)
+        )
+        self.cnn = nn.Sequential(conv, nn.ReLU(), nn.Flatten())
+        self.linear = nn.Sequential(
+            nn.Linear(16 * (height - 2) * (width - 2), features_dim), nn.ReLU()
+        )
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        if observations.dim() != 4 or tuple(observations.shape[1:]) != self.obs_shape:
+            raise ValueError(
+                f"{type(self).__name__} expects observations of shape (N, "
+                f"{', '.join(map(str, self.obs_shape))}), got {tuple(observations.shape)}"
+            )
+        return self.linear(self.cnn(observations.float()))
+
+
+# The one (network, arch) -> extractor mapping: SB3 policies, the on-device agents and
+# evaluation use it. NatureCNN for Atari-sized images; MinAtar's network for its grids.
+EXTRACTORS: dict[str, dict[str, type[nn.Module]]] = {
+    "nature": {"conv": NatureCNN, "coordconv": CoordNatureCNN},
+    "minatar": {"conv": MinAtarCNN, "coordconv": MinAtarCNN},
+}
+NETWORKS: tuple[str, ...] = tuple(EXTRACTORS)
+ARCHS: tuple[str, ...] = ("conv", "coordconv")
+FEATURES_DIM = {"nature": 512, "minatar": 128}
 
 
 def extractor_spec(
-    arch: str, *, coord_layers: CoordLayers | None = None, with_r: bool = False
-) -> tuple[type[NatureCNN], dict[str, Any]]:
-    """The extractor class of ``arch`` and its CoordConv keyword arguments.
+    arch: str,
+    *,
+    network: str = "nature",
+    coord_layers: CoordLayers | None = None,
+    with_r: bool = False,
+) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The extractor class of ``network`` and ``arch`` and its CoordConv keyword arguments.
 
     ``coord_layers`` defaults to "first" for "coordconv"; it and ``with_r`` are refused for
     "conv", where they would silently do nothing.
     """
+    if network not in EXTRACTORS:
+        raise ValueError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
     if arch == "conv":
         if coord_layers is not None or with_r:
             raise ValueError("coord_layers and with_r apply to arch 'coordconv', not 'conv'")
-        return NatureCNN, {}
+        return EXTRACTORS[network][arch], {}
     if arch == "coordconv":
-        return CoordNatureCNN, {"coord_layers": coord_layers or "first", "with_r": with_r}
+        coord = {"coord_layers": coord_layers or "first", "with_r": with_r}
+        return EXTRACTORS[network][arch], coord
     raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
 
 
@@ -191,12 +267,14 @@ def make_extractor(
     arch: str,
     observation_space: gym.Space,
     *,
+    network: str = "nature",
     coord_layers: CoordLayers | None = None,
     with_r: bool = False,
     **kwargs: Any,
-) -> NatureCNN:
-    """An extractor of ``arch`` for ``observation_space``; ``kwargs`` go to NatureCNN."""
-    cls, coord = extractor_spec(arch, coord_layers=coord_layers, with_r=with_r)
+) -> nn.Module:
+    """An extractor of ``network`` and ``arch`` for ``observation_space``; ``kwargs`` go to
+    its class."""
+    cls, coord = extractor_spec(arch, network=network, coord_layers=coord_layers, with_r=with_r)
     return cls(observation_space, **coord, **kwargs)
 
 
@@ -208,7 +286,8 @@ def arch_of(extractor: nn.Module) -> str:
 def make_policy_kwargs(
     arch: str,
     *,
-    features_dim: int = 512,
+    network: str = "nature",
+    features_dim: int | None = None,
     coord_layers: CoordLayers | None = None,
     with_r: bool = False,
     normalized_image: bool = False,
@@ -220,16 +299,20 @@ def make_policy_kwargs(
     [64, 64] layers to custom extractors otherwise). Build one dict per model: A2C mutates
     the dict it is given. ``coord_layers`` defaults to "first" for "coordconv";
     ``channels_last`` is the extractors' (None: channels-last on the CPU only).
+    ``network="minatar"``: MinAtar's network, whose 0/1 inputs SB3 does not rescale.
     """
-    extractor_class, coord = extractor_spec(arch, coord_layers=coord_layers, with_r=with_r)
+    extractor_class, coord = extractor_spec(
+        arch, network=network, coord_layers=coord_layers, with_r=with_r
+    )
+    extractor_kwargs: dict[str, Any] = {
+        "features_dim": features_dim or FEATURES_DIM[network],
+        **coord,
+    }
+    if network == "nature":
+        extractor_kwargs.update(normalized_image=normalized_image, channels_last=channels_last)
     return {
         "features_extractor_class": extractor_class,
-        "features_extractor_kwargs": {
-            "features_dim": features_dim,
-            "normalized_image": normalized_image,
-            "channels_last": channels_last,
-            **coord,
-        },
+        "features_extractor_kwargs": extractor_kwargs,
         "net_arch": [],
-        "normalize_images": not normalized_image,
+        "normalize_images": not normalized_image and network == "nature",
     }
