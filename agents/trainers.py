@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from coordrl.config import ConfigError, RunConfig, is_toy_env
+from coordrl.config import ConfigError, RunConfig, is_torch_env, is_toy_env
 from coordrl.device import resolve_device
 from coordrl.envs.factory import check_env_config, make_torch_env
 from coordrl.lifecycle import Trainer, TrainOutcome, train_run
@@ -24,8 +24,10 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
     ``ConfigError`` before any file is written. Returns ``config`` with its env resolved."""
     config = check_env_config(config, source)
     if config.algo in DEVICE_ALGOS:
-        if not is_toy_env(config.env):
-            raise ConfigError(f"{source}: algo: {config.algo} trains the coordrl/* toy envs only")
+        if not is_torch_env(config.env):
+            raise ConfigError(
+                f"{source}: algo: {config.algo} trains coordrl's torch envs only (coordrl/*)"
+            )
         hyper = config.hyperparams
         n_steps, batch = hyper.get("n_steps", 128), hyper.get("batch_size", 256)
         if (n_steps * config.n_envs) % batch:
@@ -37,15 +39,16 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
         raise ConfigError(
             f"{source}: algo: dqn needs discrete actions: use env_kwargs.action=cells, or ppo / a2c"
         )
-    if is_toy_env(config.env):
+    if is_torch_env(config.env):
         from coordrl.extractors import extractor_spec
 
         space = make_torch_env(config, torch.device("cpu"), num_envs=1).single_observation_space
-        extractor, _ = extractor_spec(config.arch)
+        extractor, _ = extractor_spec(config.arch, network=config.network)
         try:
             extractor(space)
         except ValueError as exc:
-            raise ConfigError(f"{source}: env_kwargs: {exc}") from None
+            key = "env_kwargs" if is_toy_env(config.env) else "network"
+            raise ConfigError(f"{source}: {key}: {exc}") from None
     return config
 
 

@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -211,9 +211,27 @@ _ON_POLICY: dict[str, Field] = {
 ATARI_ONLY: tuple[str, ...] = ("backend", "repeat_action_probability", "noop_max")
 
 
+TORCH_ENV_PREFIX = "coordrl/"  # coordrl's torch vector envs: the toy tasks and MinAtar
+MINATAR_PREFIX = "coordrl/MinAtar-"
+EnvFamily = Literal["toy", "minatar", "atari"]
+
+
+def env_family(env: str) -> EnvFamily:
+    """Which family an env id belongs to: the toy tasks (scored by success), MinAtar or Atari
+    (scored by game score); the first two are coordrl's torch envs."""
+    if env.startswith(MINATAR_PREFIX):
+        return "minatar"
+    return "toy" if env.startswith(TORCH_ENV_PREFIX) else "atari"
+
+
+def is_torch_env(env: str) -> bool:
+    """coordrl's torch vector envs (``coordrl/...``: options in env_kwargs), not Atari ids."""
+    return env_family(env) != "atari"
+
+
 def is_toy_env(env: str) -> bool:
-    """The torch toy envs (``coordrl/...``), as opposed to Atari ids."""
-    return env.startswith("coordrl/")
+    """The toy tasks (``coordrl/Point-v0``, ``coordrl/Navigate-v0``): scored by success."""
+    return env_family(env) == "toy"
 
 
 # what a resumed run may change: the rest would make it another run
@@ -295,7 +313,7 @@ class RunConfig:
             for key, value in self.hyperparams.items()
         }
         data["env_kwargs"] = dict(self.env_kwargs)
-        if is_toy_env(self.env):  # Atari settings do not apply, and would not validate
+        if is_torch_env(self.env):  # Atari settings do not apply, and would not validate
             for key in ATARI_ONLY:
                 data.pop(key)
         else:
@@ -348,12 +366,12 @@ def validate(raw: Mapping[str, Any], source: str) -> RunConfig:
 
 
 def _validate_env(values: dict[str, Any], raw: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Toy envs take ``env_kwargs`` (checked against the env by ``coordrl.envs.factory``) and
-    no Atari settings; Atari envs the other way round."""
+    """Torch envs take ``env_kwargs`` (checked against the env by ``coordrl.envs.factory``)
+    and no Atari settings; Atari envs the other way round."""
     kwargs = raw.get("env_kwargs") or {}
-    if not is_toy_env(values["env"]):
+    if not is_torch_env(values["env"]):
         if kwargs:
-            raise ConfigError(f"{source}: env_kwargs: only for the coordrl/* toy envs")
+            raise ConfigError(f"{source}: env_kwargs: only for coordrl's torch envs (coordrl/*)")
         return {}
     for key in ATARI_ONLY:
         if key in raw:

@@ -17,8 +17,17 @@ import gymnasium as gym
 import torch
 from gymnasium.envs.registration import load_env_creator
 
-import coordrl.envs.toy  # noqa: F401  (registers the coordrl/* ids)
-from coordrl.config import ConfigError, Field, RunConfig, field_for, is_toy_env, validate_section
+import coordrl.envs.minatar
+import coordrl.envs.toy  # noqa: F401  (with the line above: registers the coordrl/* ids)
+from coordrl.config import (
+    ConfigError,
+    Field,
+    RunConfig,
+    field_for,
+    is_torch_env,
+    is_toy_env,
+    validate_section,
+)
 from coordrl.envs.torch_vector import TorchVectorEnv
 
 # constructor arguments a trainer chooses, not a config
@@ -28,7 +37,7 @@ RUNTIME_ARGS = ("self", "num_envs", "device", "part", "final_obs")
 def torch_env_ids() -> list[str]:
     """The registered ids of coordrl's torch vector envs."""
     return sorted(
-        i for i, spec in gym.registry.items() if is_toy_env(i) and spec.vector_entry_point
+        i for i, spec in gym.registry.items() if is_torch_env(i) and spec.vector_entry_point
     )
 
 
@@ -39,7 +48,7 @@ def torch_env_class(env_id: str) -> type[TorchVectorEnv]:
         known = torch_env_ids()
         close = difflib.get_close_matches(env_id, known, n=1)
         hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
-        raise ConfigError(f"env: unknown toy env {env_id!r} ({hint})")
+        raise ConfigError(f"env: unknown coordrl env {env_id!r} ({hint})")
     return load_env_creator(spec.vector_entry_point)
 
 
@@ -62,7 +71,7 @@ def env_options(env_id: str) -> dict[str, Field]:
 def check_env_config(config: RunConfig, source: str) -> RunConfig:
     """``config`` with its env resolved: an Atari id in full (``Breakout`` ->
     ``ALE/Breakout-v5``), a toy env's options parsed and accepted by the env itself."""
-    if not is_toy_env(config.env):
+    if not is_torch_env(config.env):
         from coordrl.envs.atari import resolve_env_id
 
         return config.replace(env=resolve_env_id(config.env))
@@ -88,21 +97,22 @@ def make_torch_env(
     num_envs: int | None = None,
     final_obs: bool = False,
 ) -> TorchVectorEnv:
-    """The config's torch env, ``num_envs`` (default ``config.n_envs``) wide on ``device``,
-    drawing its targets from ``part`` of the split."""
+    """The config's torch env, ``num_envs`` (default ``config.n_envs``) wide on ``device``;
+    a toy task draws its targets from ``part`` of the split."""
+    where = {"part": part} if is_toy_env(config.env) else {}
     return gym.make_vec(
         config.env,
         num_envs=num_envs or config.n_envs,
         device=device,
-        part=part,
         final_obs=final_obs,
+        **where,
         **config.env_kwargs,
     )
 
 
 def make_sb3_env(config: RunConfig, seed: int) -> Any:
-    """The SB3 ``VecEnv`` a config trains on: Atari, or a torch toy env through the adapter."""
-    if is_toy_env(config.env):
+    """The SB3 ``VecEnv`` a config trains on: Atari, or a torch env through the adapter."""
+    if is_torch_env(config.env):
         from coordrl.envs.toy.sb3 import SB3VecEnv
 
         env = SB3VecEnv(make_torch_env(config, torch.device("cpu")))

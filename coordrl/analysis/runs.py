@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coordrl.config import RunConfig, is_toy_env, load_run_config
+from coordrl.config import RunConfig, env_family, is_toy_env, load_run_config
 from coordrl.episodes import EpisodeTable, read_episodes
 from coordrl.runs import (
     CONFIG_FILE,
@@ -41,7 +41,8 @@ class Run:
 
     @property
     def kind(self) -> str:
-        return "toy" if is_toy_env(self.config.env) else "atari"
+        """The env family: "toy", "minatar" or "atari"."""
+        return env_family(self.config.env)
 
     @property
     def steps(self) -> np.ndarray:

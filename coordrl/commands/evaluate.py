@@ -43,7 +43,7 @@ def _fresh_file(folder: Path, model_path: Path) -> Path:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from coordrl.config import is_toy_env, load_run_config
+    from coordrl.config import env_family, load_run_config
     from coordrl.device import resolve_device
     from coordrl.runs import EVAL_DIR
 
@@ -52,10 +52,13 @@ def evaluate_command(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     out = Path(args.out) if args.out else _fresh_file(run_dir / EVAL_DIR, model_path)
     writable_dir(out.parent)
-    if is_toy_env(config.env):
-        if args.video is not None or args.env is not None:
-            raise UserError("--video and --env apply to Atari runs; toy runs play their own task")
+    family = env_family(config.env)
+    if family != "atari" and (args.video is not None or args.env is not None):
+        raise UserError(f"--video and --env apply to Atari runs; {family} runs play their own env")
+    if family == "toy":
         _evaluate_toy(args, config, model_path, device, out)
+    elif family == "minatar":
+        _evaluate_minatar(args, config, model_path, device, out)
     else:
         _evaluate_atari(args, config, model_path, device, out)
 
@@ -89,10 +92,34 @@ def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
         print(f"video: {video}")
 
 
+def _evaluate_minatar(args, config, model_path: Path, device, out: Path) -> None:
+    import json
+
+    from coordrl.agents.torch_evaluation import evaluate_scores, load_policy
+    from coordrl.runs import atomic_path
+
+    policy = load_policy(config, model_path, device, args.deterministic)
+    scores = evaluate_scores(config, policy, args.episodes or 100, args.seed, device)
+    result = {
+        "model": str(model_path),
+        "env": config.env,
+        "env_kwargs": dict(config.env_kwargs),
+        "deterministic": args.deterministic,
+        **scores,
+    }
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"{config.env}, {scores['episodes']} games: mean {scores['mean_return']:.2f} "
+        f"+- {scores['se_return']:.2f} (standard error; std {scores['std_return']:.2f})"
+    )
+    print(f"scores: {out}")
+
+
 def _evaluate_toy(args, config, model_path: Path, device, out: Path) -> None:
     import json
 
-    from coordrl.agents.toy_evaluation import evaluate_part, load_policy
+    from coordrl.agents.torch_evaluation import evaluate_part, load_policy
     from coordrl.runs import atomic_path
 
     episodes = args.episodes or 1000
@@ -123,7 +150,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("evaluate", help="score a saved agent, record videos")
     evaluate.add_argument("target", help="a run directory or a model.zip inside one")
     evaluate.add_argument(
-        "--episodes", type=positive_int, help="games (Atari, default 10) or episodes (toy, 1000)"
+        "--episodes",
+        type=positive_int,
+        help="games (Atari 10, MinAtar 100) or episodes (toy, 1000)",
     )
     evaluate.add_argument("--deterministic", action="store_true", help="greedy actions")
     evaluate.add_argument("--video", metavar="DIR", help="record MP4s of the first games here")

@@ -28,10 +28,12 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 
 def default_run_dir(config) -> Path:
-    """``runs/atari/Breakout-ppo-coordconv-seed0`` or ``runs/toyrl/Point-device_ppo-conv-seed3``."""
-    from coordrl.config import is_toy_env, run_name
+    """``runs/atari/Breakout-ppo-coordconv-seed0``, ``runs/toyrl/Point-device_ppo-conv-seed3``
+    or ``runs/minatar/...``."""
+    from coordrl.config import env_family, run_name
 
-    return Path("runs") / ("toyrl" if is_toy_env(config.env) else "atari") / run_name(config)
+    family = env_family(config.env)
+    return Path("runs") / ("toyrl" if family == "toy" else family) / run_name(config)
 
 
 def _config(args: argparse.Namespace):
@@ -66,7 +68,7 @@ def _config(args: argparse.Namespace):
 
 def train_command(args: argparse.Namespace) -> None:
     from coordrl.agents.trainers import train
-    from coordrl.config import is_toy_env
+    from coordrl.config import env_family
     from coordrl.device import resolve_device
     from coordrl.runs import CONFIG_FILE, MODEL_FILES, fresh_run_dir, is_run_dir
 
@@ -103,8 +105,10 @@ def train_command(args: argparse.Namespace) -> None:
     model = next(name for name in MODEL_FILES if (run_dir / name).is_file())
     print(f"run: {run_dir} ({model}, config.yaml, episodes.csv, checkpoints/)")
     print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
-    if is_toy_env(config.env):
+    if env_family(config.env) == "toy":
         print(f"evaluate on held-out positions: coordrl evaluate {run_dir}")
+    elif env_family(config.env) == "minatar":
+        print(f"evaluate: coordrl evaluate {run_dir} --episodes 100")
     else:
         print(f"evaluate: coordrl evaluate {run_dir} --episodes 10 --video {run_dir / 'videos'}")
 
