@@ -134,22 +134,13 @@ class DevicePPO:
         self.model = ActorCritic(
             env.single_observation_space, env.single_action_space, arch, **coord
         ).to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
-            lr=value_at(settings.learning_rate, 1.0),
-            eps=1e-5,
-            fused=self.device.type == "cuda" or None,  # one kernel per step on a GPU
-        )
+        self.optimizer = self._make_optimizer()
         self.num_timesteps = 0
         self.seed = seed
         self._obs: torch.Tensor | None = None
         n, t = env.num_envs, settings.n_steps
         shape = env.single_observation_space.shape
-        if (n * t) % settings.batch_size:
-            raise ValueError(
-                f"n_steps x num_envs ({t} x {n}) must be a multiple of batch_size "
-                f"({settings.batch_size})"
-            )
+        self._check_settings()
         self.buffers = {
             "obs": torch.zeros((t, n, *shape), dtype=torch.uint8, device=self.device),
             "actions": torch.zeros(
@@ -170,6 +161,22 @@ class DevicePPO:
             "success": torch.full((t, n), math.nan, dtype=torch.float64, device=self.device),
         }
 
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        """Adam (eps 1e-5, as SB3's PPO), fused on a GPU: one kernel per step."""
+        return torch.optim.Adam(
+            self.model.parameters(),
+            lr=value_at(self.settings.learning_rate, 1.0),
+            eps=1e-5,
+            fused=self.device.type == "cuda" or None,
+        )
+
+    def _check_settings(self) -> None:
+        n, t, batch = self.env.num_envs, self.settings.n_steps, self.settings.batch_size
+        if (n * t) % batch:
+            raise ValueError(
+                f"n_steps x num_envs ({t} x {n}) must be a multiple of batch_size ({batch})"
+            )
+
     def learn(
         self,
         total_steps: int,
@@ -188,7 +195,7 @@ class DevicePPO:
             for group in self.optimizer.param_groups:
                 group["lr"] = rate
             episodes = self._collect()
-            losses = self._update(value_at(s.clip_range, remaining))
+            losses = self._update(remaining)
             self.num_timesteps += per_rollout
             if writer is not None:
                 for key, value in {**losses, "learning_rate": rate}.items():
@@ -252,9 +259,11 @@ class DevicePPO:
         b["advantages"] = advantages
         b["returns"] = advantages + b["values"]
 
-    def _update(self, clip_range: float) -> dict[str, float]:
-        """``n_epochs`` passes of clipped-surrogate minibatch updates over the rollout."""
+    def _update(self, remaining: float) -> dict[str, float]:
+        """``n_epochs`` passes of clipped-surrogate minibatch updates over the rollout;
+        ``remaining``: the fraction of training left, for the clip range's schedule."""
         s, b = self.settings, self.buffers
+        clip_range = value_at(s.clip_range, remaining)
         flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in b.items()}
         size = flat["actions"].shape[0]
         sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
@@ -307,10 +316,11 @@ class DevicePPO:
         """Restore :meth:`save_state`; the env restarts seeded with ``seed + step``."""
         state = torch.load(folder / TORCH_STATE, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
-        fused = [group["fused"] for group in self.optimizer.param_groups]
+        fused = [group.get("fused") for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
         for group, ours in zip(self.optimizer.param_groups, fused, strict=True):
-            group["fused"] = ours  # a GPU run's state resumes on the CPU, and back
+            if "fused" in group:
+                group["fused"] = ours  # a GPU run's state resumes on the CPU, and back
         self.num_timesteps = int(state["num_timesteps"])
         torch.set_rng_state(state["torch_rng"].cpu())
         if "cuda_rng" in state and self.device.type == "cuda":

@@ -1,7 +1,8 @@
 """From a config to a trained run: which trainer, checked before any file is written.
 
 ``algo`` picks the trainer: SB3's ``a2c`` / ``ppo`` / ``dqn`` (:mod:`coordrl.agents.sb3_trainer`),
-or ``device_ppo`` (:mod:`coordrl.agents.device_ppo`); the run lifecycle
+or ``device_ppo`` / ``device_a2c`` (:mod:`coordrl.agents.device_ppo`,
+:mod:`coordrl.agents.device_a2c`); the run lifecycle
 (:mod:`coordrl.lifecycle`) does the rest, the same for all.
 """
 
@@ -16,7 +17,7 @@ from coordrl.device import resolve_device
 from coordrl.envs.factory import check_env_config, make_torch_env
 from coordrl.lifecycle import Trainer, TrainOutcome, train_run
 
-DEVICE_ALGOS = ("device_ppo",)  # trainers that keep the rollout on the env's device
+DEVICE_ALGOS = ("device_ppo", "device_a2c")  # trainers that keep the rollout on the env's device
 
 
 def preflight(config: RunConfig, source: str) -> RunConfig:
@@ -30,7 +31,7 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
             )
         hyper = config.hyperparams
         n_steps, batch = hyper.get("n_steps", 128), hyper.get("batch_size", 256)
-        if (n_steps * config.n_envs) % batch:
+        if config.algo == "device_ppo" and (n_steps * config.n_envs) % batch:
             raise ConfigError(
                 f"{source}: n_steps x n_envs ({n_steps} x {config.n_envs}) must be a multiple "
                 f"of hyperparams.batch_size ({batch})"
@@ -55,12 +56,17 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
 def make_trainer(config: RunConfig) -> Trainer:
     """A fresh trainer for a preflighted config, on its device."""
     device = resolve_device(config.device)
-    if config.algo == "device_ppo":
+    if config.algo in DEVICE_ALGOS:
+        from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
         from coordrl.agents.device_ppo import DevicePPO, PPOSettings
 
-        return DevicePPO(
+        agent, settings = {
+            "device_ppo": (DevicePPO, PPOSettings),
+            "device_a2c": (DeviceA2C, A2CSettings),
+        }[config.algo]
+        return agent(
             make_torch_env(config, device),
-            PPOSettings(**config.hyperparams),
+            settings(**config.hyperparams),
             arch=config.arch,
             seed=config.seed,
             **config.network_kwargs,

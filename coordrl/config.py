@@ -26,7 +26,7 @@ from coordrl.errors import ConfigError
 from coordrl.extractors import ARCHS, NETWORKS
 from coordrl.runs import CONFIG_FILE, RunError, atomic_path, is_run_dir
 
-ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo")
+ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo", "device_a2c")
 _SCHEDULE = re.compile(r"^lin_(?P<value>[0-9.eE+-]+)$")
 _REQUIRED = object()
 
@@ -178,7 +178,7 @@ def _fraction(default: Any) -> Field:
 
 
 RUN_FIELDS: dict[str, Field] = {
-    "algo": Field("str", _REQUIRED, choices=ALGOS, help="a2c, ppo, dqn or device_ppo"),
+    "algo": Field("str", _REQUIRED, choices=ALGOS, help="a2c, ppo, dqn, device_ppo or device_a2c"),
     "env": Field("str", "ALE/Breakout-v5", help="ALE/<Game>-v5, <Game> or a coordrl/* toy"),
     "env_kwargs": Field("mapping", {}, help="a toy env's options"),
     "arch": Field("str", "coordconv", choices=ARCHS, help="feature extractor: conv or coordconv"),
@@ -280,6 +280,7 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         "n_epochs": _positive_int(),
         "clip_range": Field("schedule", above=0.0),
     },
+    "device_a2c": {**_ON_POLICY, "rms_prop_eps": Field("float", above=0.0)},
 }
 
 

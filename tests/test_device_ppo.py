@@ -9,7 +9,7 @@ from devices import DEVICES
 from stable_baselines3 import PPO
 
 from coordrl.agents.device_ppo import ActorCritic, DevicePPO, PPOSettings
-from coordrl.config import Linear
+from coordrl.config import Linear, value_at
 from coordrl.envs.toy import NavigateEnv, PointEnv
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.episodes import Episodes
@@ -72,9 +72,9 @@ def test_schedules_decay_the_learning_rate_and_the_clip_range():
     seen = []
     original = ppo._update
 
-    def update(clip_range):
-        seen.append((ppo.optimizer.param_groups[0]["lr"], clip_range))
-        return original(clip_range)
+    def update(remaining):  # the fraction of training left, which sets the clip range
+        seen.append((ppo.optimizer.param_groups[0]["lr"], value_at(settings.clip_range, remaining)))
+        return original(remaining)
 
     ppo._update = update
     ppo.learn(32 * 4)

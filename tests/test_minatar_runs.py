@@ -26,10 +26,10 @@ def write(path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("algo", ["device_ppo", "a2c"])
+@pytest.mark.parametrize("algo", ["device_ppo", "device_a2c", "a2c"])
 def test_a_minatar_run_trains_and_evaluates_by_score(tmp_path, capsys, monkeypatch, algo):
     monkeypatch.chdir(tmp_path)
-    hyper = TINY["hyperparams"] if algo == "device_ppo" else {"n_steps": 5}
+    hyper = TINY["hyperparams"] if algo == "device_ppo" else {"n_steps": 5}  # A2Cs
     code, out, err = run(
         capsys, "train", "--config", write(tmp_path / "c.yaml", algo=algo, hyperparams=hyper)
     )

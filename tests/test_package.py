@@ -67,7 +67,9 @@ def test_gymnasium_registration_follows_its_convention():
         "print(sorted(i for i in gym.registry if i.startswith('coordrl/')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['coordrl/Navigate-v0', 'coordrl/Point-v0']"
+    minatar = [f"coordrl/MinAtar-{g}-v0" for g in ("Asterix", "Breakout", "Freeway")]
+    minatar.append("coordrl/MinAtar-SpaceInvaders-v0")
+    assert out.stdout.strip() == str([*minatar, "coordrl/Navigate-v0", "coordrl/Point-v0"])
 
 
 def _imports(path: Path) -> set[str]:
