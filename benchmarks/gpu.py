@@ -7,8 +7,9 @@ Prints the device, torch and CUDA first, then runs each part in its own process,
 with its share of the budget (a part that finishes early leaves its time to the next): the
 tests marked ``cuda``; the layers (fp32 and bf16 autocast, eager and torch.compile); the
 toy envs at large N; the on-device PPO against SB3's PPO; SB3 PPO on Atari, device against
-CPU; MinAtar and Atari on the device where this coordrl has them. A part cut short says so
-and keeps what it measured. Ends with one table; all figures also go to ``--out`` (JSON).
+CPU; the MinAtar games and the on-device A2C; Atari on the device where this coordrl has
+it. A part cut short says so and keeps what it measured. Ends with one table; all figures
+also go to ``--out`` (JSON).
 
 Offline GPU machines (python and a CUDA torch, no network): on a connected machine,
 
@@ -51,7 +52,7 @@ OFFLINE_PACKAGES = [
     ("ale-py", "ale_py"),
 ]
 # the parts every coordrl has (the others measure features that may not be there yet)
-CORE = ("tests", "layers", "toy-envs", "ppo", "atari")
+CORE = ("tests", "layers", "toy-envs", "ppo", "atari", "minatar")
 VENV = Path(tempfile.gettempdir()) / "coordrl-gpu-venv"
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
 

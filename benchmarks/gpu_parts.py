@@ -284,6 +284,54 @@ def run_atari(part: Part, device: torch.device, scale: str) -> None:
     )
 
 
+def run_minatar(part: Part, device: torch.device, scale: str) -> None:
+    """The MinAtar games' env steps/s at large N, and the on-device A2C's training steps/s."""
+    from timing import interleaved_rates
+
+    from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
+    from coordrl.envs.minatar import GAMES
+
+    sizes = (4096, 16384) if scale == "full" else (64,)
+    steps, rounds = (100, 3) if scale == "full" else (10, 1)
+    gpu = device.type == "cuda"
+    for game, cls in GAMES.items():
+        for n in sizes:
+            if not part.has_time(6, f"MinAtar {game} at N={n}"):
+                return
+            env = cls(n, device=device)
+            env.reset(seed=0)
+            bank = torch.randint(env.single_action_space.n, (16, n), device=device)
+
+            def play(env=env, bank=bank) -> int:
+                for i in range(steps):
+                    env.step(bank[i % 16])
+                synchronize(device)
+                return steps * env.num_envs
+
+            rate = interleaved_rates({"torch": play}, rounds, f"{game} N={n}")["torch"]
+            part.row(
+                f"MinAtar {game}, N={n}, random actions",
+                rate,
+                "steps/s",
+                ">= 1M/s" if gpu else "",
+                rate >= 1e6 if gpu else None,
+            )
+    envs = 4096 if scale == "full" else 16
+    if not part.has_time(20 if scale == "full" else 5, "on-device A2C on MinAtar Breakout"):
+        return
+    agent = DeviceA2C(GAMES["breakout"](envs, device=device), A2CSettings(), network="minatar")
+    rollout = envs * agent.settings.n_steps
+    agent.learn(rollout)  # warm-up
+    synchronize(device)
+    start, updates = time.perf_counter(), 20 if scale == "full" else 2
+    agent.learn(agent.num_timesteps + rollout * updates)
+    synchronize(device)
+    rate = rollout * updates / (time.perf_counter() - start)
+    part.row(f"on-device A2C, MinAtar Breakout, CoordConv, {envs} envs", rate, "steps/s")
+    if gpu:  # a 5M-step run at this rate, against the 30 s target
+        part.row("5M-step A2C run at that rate", 5e6 / rate, "s", "<= 30 s", 5e6 / rate <= 30)
+
+
 def feature_part(name: str) -> Callable[[Part, torch.device, str], None]:
     """A part for a feature that other modules bring: refuses to run where they are absent."""
 
@@ -308,6 +356,6 @@ PARTS: dict[str, tuple[float, Callable[[Part, torch.device, str], None]]] = {
     "toy-envs": (1.5, run_toy_envs),
     "ppo": (2.0, run_ppo),
     "atari": (2.0, run_atari),
-    "minatar": (1.0, feature_part("minatar")),
+    "minatar": (1.5, run_minatar),
     "atari-device": (1.0, feature_part("atari-device")),
 }

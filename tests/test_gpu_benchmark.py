@@ -34,9 +34,9 @@ def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     assert report["device_name"] == "cpu" and report["torch"] and report["budget_s"] == 60
     assert list(report["parts"]) == list(PARTS)
     statuses = {name: part["status"] for name, part in report["parts"].items()}
-    assert statuses["minatar"] == statuses["atari-device"] == "skipped", statuses
+    assert statuses["atari-device"] == "skipped", statuses
     assert all(s in ("ok", "cut short") for n, s in statuses.items() if n in gpu.CORE), statuses
-    assert report["parts"]["minatar"]["reason"].startswith("coordrl.envs.minatar is not")
+    assert report["parts"]["atari-device"]["reason"].startswith("coordrl.envs.atari_device is")
     rows = {row["measured"]: row for part in report["parts"].values() for row in part["rows"]}
     assert rows["tests marked cuda: failed"]["value"] == 0
     ratio = rows["CoordConv / conv fwd+bwd, fp32, eager"]
@@ -44,12 +44,14 @@ def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     assert rows["toy env point, N=64, random actions"]["value"] > 0
     assert rows["on-device PPO / SB3 PPO"]["value"] > 0
     assert rows["Atari PPO fps, CoordConv / conv on cpu"]["value"] > 0
+    assert rows["MinAtar breakout, N=64, random actions"]["value"] > 0
     assert sum(p["seconds"] for p in report["parts"].values()) < 60 + 30  # one part's grace
     # the table printed last is the one --report prints from the saved JSON
     table = gpu_py("--report", str(out))
     assert table.returncode == 0 and table.stdout.strip() in done.stdout
     assert (
-        "| minatar | skipped: coordrl.envs.minatar is not part of this coordrl yet" in table.stdout
+        "| atari-device | skipped: coordrl.envs.atari_device is not part of this coordrl yet"
+        in table.stdout
     )
 
 
