@@ -116,9 +116,9 @@ class AsterixEnv(MinAtarEnv):
         self.ramp_index += ramp.long()
         self.ramp_timer = torch.where(ramp, RAMP_INTERVAL, self.ramp_timer)
 
-    def _paint(self, obs: torch.Tensor) -> None:
-        obs[:, 0] = self.cells(self.player_y, self.player_x)
-        obs[:, 1] = self.cells(self._lanes, self.x, self.alive & ~self.gold)
-        obs[:, 3] = self.cells(self._lanes, self.x, self.alive & self.gold)
+    def _paint(self) -> None:
+        self.paint(0, self.player_y, self.player_x)
+        self.paint(1, self._lanes, self.x, self.alive & ~self.gold)
+        self.paint(3, self._lanes, self.x, self.alive & self.gold)
         behind = self.x - torch.where(self.right, 1, -1)
-        obs[:, 2] = self.cells(self._lanes, behind, self.alive & (behind >= 0) & (behind <= 9))
+        self.paint(2, self._lanes, behind, self.alive & (behind >= 0) & (behind <= 9))

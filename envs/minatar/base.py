@@ -65,8 +65,8 @@ class MinAtarEnv(TorchVectorEnv):
         self.draws = TorchDraws(self.generator, num_envs, self.device)
         self.last_action = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self.terminal = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
-        rows = torch.arange(SIZE, device=self.device)
-        self._rows, self._cols = rows.view(1, SIZE, 1), rows.view(1, 1, SIZE)
+        self._spare = len(self.channels) * SIZE * SIZE  # where masked-out cells are painted
+        self._canvas = torch.zeros(0)
 
     # -- what a game defines -----------------------------------------------------------
 
@@ -78,25 +78,30 @@ class MinAtarEnv(TorchVectorEnv):
         """One frame with ``action`` (the package's indices); the reward. Sets ``terminal``."""
         raise NotImplementedError
 
-    def _paint(self, obs: torch.Tensor) -> None:
-        """Set the game's objects into ``obs``, (num_envs, C, 10, 10) bool, all False."""
+    def _paint(self) -> None:
+        """Set the game's objects into the observation with :meth:`paint` and :meth:`fill`."""
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------
 
-    def cells(
-        self, y: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(num_envs, 10, 10) bool: the cells at (y, x), each (num_envs,) or (num_envs, K)."""
-        if y.dim() == 1:
-            y, x = y[:, None], x[:, None]
-            valid = None if valid is None else valid[:, None]
-        hit = (self._rows.unsqueeze(1) == y[..., None, None]) & (
-            self._cols.unsqueeze(1) == x[..., None, None]
-        )
+    def paint(
+        self,
+        channel: int | torch.Tensor,
+        y: torch.Tensor,
+        x: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> None:
+        """Set the cells (y, x) of ``channel`` where ``valid``: each (num_envs,) or
+        (num_envs, K), one scatter for all (the rest go to a spare column)."""
+        index = channel * SIZE * SIZE + y * SIZE + x
         if valid is not None:
-            hit &= valid[..., None, None]
-        return hit.any(dim=1)
+            index = torch.where(valid, index, self._spare)
+        self._canvas.scatter_(1, index.reshape(self.num_envs, -1), 1)
+
+    def fill(self, channel: int, grid: torch.Tensor) -> None:
+        """Set ``channel`` to a (num_envs, 10, 10) bool grid."""
+        cells = SIZE * SIZE
+        self._canvas[:, channel * cells : (channel + 1) * cells] = grid.reshape(-1, cells)
 
     def _reset_envs(self, mask: torch.Tensor, options: dict[str, Any] | None) -> None:
         self._start(mask)
@@ -113,11 +118,12 @@ class MinAtarEnv(TorchVectorEnv):
         return reward.float(), terminated, torch.zeros_like(terminated), None
 
     def _observe(self) -> torch.Tensor:
-        obs = torch.zeros(
-            (self.num_envs, len(self.channels), SIZE, SIZE), dtype=torch.bool, device=self.device
+        self._canvas = torch.zeros(
+            (self.num_envs, self._spare + 1), dtype=torch.uint8, device=self.device
         )
-        self._paint(obs)
-        return obs.to(torch.uint8)
+        self._paint()
+        obs = self._canvas[:, : self._spare].reshape(self.num_envs, -1, SIZE, SIZE)
+        return obs.contiguous()
 
     def __repr__(self) -> str:
         return (

@@ -92,9 +92,8 @@ class BreakoutEnv(MinAtarEnv):
         self.ball_x, self.ball_y, self.ball_dir = new_x, new_y, direction
         return reward
 
-    def _paint(self, obs: torch.Tensor) -> None:
-        nine = torch.full_like(self.pos, 9)
-        obs[:, 0] = self.cells(nine, self.pos)
-        obs[:, 1] = self.cells(self.ball_y, self.ball_x)
-        obs[:, 2] = self.cells(self.last_y, self.last_x)
-        obs[:, 3] = self.bricks
+    def _paint(self) -> None:
+        self.paint(0, torch.full_like(self.pos, 9), self.pos)
+        self.paint(1, self.ball_y, self.ball_x)
+        self.paint(2, self.last_y, self.last_x)
+        self.fill(3, self.bricks)

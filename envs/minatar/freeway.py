@@ -81,9 +81,8 @@ class FreewayEnv(MinAtarEnv):
         self.terminal |= self.terminate_timer < 0
         return reward
 
-    def _paint(self, obs: torch.Tensor) -> None:
-        obs[:, 0] = self.cells(self.pos, torch.full_like(self.pos, 4))
-        obs[:, 1] = self.cells(self._lanes, self.car_x)
+    def _paint(self) -> None:
+        self.paint(0, self.pos, torch.full_like(self.pos, 4))
+        self.paint(1, self._lanes, self.car_x)
         behind = (self.car_x - torch.where(self.car_speed > 0, 1, -1)) % 10
-        for speed in range(1, 6):
-            obs[:, 1 + speed] = self.cells(self._lanes, behind, self.car_speed.abs() == speed)
+        self.paint(1 + self.car_speed.abs(), self._lanes, behind)  # speed k: channel speed<k>

@@ -123,12 +123,11 @@ class SpaceInvadersEnv(MinAtarEnv):
         self.aliens |= cleared[:, None, None] & self._wave
         return reward
 
-    def _paint(self, obs: torch.Tensor) -> None:
-        nine = torch.full_like(self.pos, 9)
-        obs[:, 0] = self.cells(nine, self.pos)
-        obs[:, 1] = self.aliens
+    def _paint(self) -> None:
+        self.paint(0, torch.full_like(self.pos, 9), self.pos)
+        self.fill(1, self.aliens)
         left = (self.alien_dir < 0)[:, None, None]
-        obs[:, 2] = self.aliens & left
-        obs[:, 3] = self.aliens & ~left
-        obs[:, 4] = self.bullets
-        obs[:, 5] = self.enemy_bullets
+        self.fill(2, self.aliens & left)
+        self.fill(3, self.aliens & ~left)
+        self.fill(4, self.bullets)
+        self.fill(5, self.enemy_bullets)
