@@ -12,7 +12,7 @@ import coordrl.envs.minatar
 from coordrl.envs.minatar import GAMES, env_id
 
 STEPS = {"freeway": 5100}  # two 2,501-frame episodes; the others end far sooner
-RAMPS_IN_RANDOM_PLAY = {"asterix"}  # the others ramp on events random play rarely reaches
+RAMPS_IN_RANDOM_PLAY = {"asterix", "seaquest"}  # the others: on events random play rarely reaches
 
 
 @pytest.mark.parametrize("game", list(GAMES))
@@ -121,3 +121,42 @@ def test_space_invaders_ramps_after_a_cleared_wave_as_the_package_does():
         if step == 0:  # the wave was cleared: a faster one came
             assert reward.item() == 1 and env.ramp_index.item() == game.ramp_index == 1
             assert env.move_interval.item() == game.enemy_move_interval == 11
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"diver_count": 6, "sub_y": 1, "oxygen": 150, "surface": False},  # 6 divers up: a bonus
+        {"e_spawn_speed": 1, "move_speed": 2, "ramp_index": 30},  # the fastest, most crowded
+    ],
+    ids=["six-divers", "crowded"],
+)
+def test_seaquest_from_hand_set_states_as_the_package_plays_them(state):
+    env, refs = paired("seaquest", [21, 22], sticky_action_prob=0.0)
+    for i, ref in enumerate(refs):
+        for name, value in state.items():
+            setattr(ref.game.env, name, value)
+            getattr(env, name)[i] = value
+    env.surface[:] = torch.tensor([ref.game.env.surface for ref in refs])
+    up = GAMES["seaquest"].minimal_actions.index("u")
+    rng = np.random.default_rng(2)
+    most = 0
+    for step in range(600):
+        actions = rng.integers(6, size=2).tolist()
+        if step == 0:
+            actions = [up, up]
+        elif "move_speed" in state and step < 400:  # waiting on the surface: the lists fill
+            actions = [0, 0]
+        obs, reward, terminated, _, info = env.step(torch.tensor(actions))
+        for i, ref in enumerate(refs):
+            ref_state, ref_reward, done, _, _ = ref.step(actions[i])
+            assert (reward[i].item(), terminated[i].item()) == (ref_reward, done), (step, i)
+            if done:
+                assert np.array_equal(info["final_obs"][i].numpy(), channels_first(ref_state))
+                ref_state, _ = ref.reset()
+            assert np.array_equal(obs[i].numpy(), channels_first(ref_state)), (step, i)
+        most = max(most, *(int(o.count.max()) for o in env.lists.values()))
+        if step == 0 and "diver_count" in state:  # 150 oxygen -> 7 points, then -1 divers
+            assert reward.tolist() == [7.0, 7.0] and env.diver_count.tolist() == [-1, -1]
+    if "move_speed" in state:
+        assert most >= 12  # the lists did fill up

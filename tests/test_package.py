@@ -67,8 +67,8 @@ def test_gymnasium_registration_follows_its_convention():
         "print(sorted(i for i in gym.registry if i.startswith('coordrl/')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    minatar = [f"coordrl/MinAtar-{g}-v0" for g in ("Asterix", "Breakout", "Freeway")]
-    minatar.append("coordrl/MinAtar-SpaceInvaders-v0")
+    games = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+    minatar = [f"coordrl/MinAtar-{game}-v0" for game in games]
     assert out.stdout.strip() == str([*minatar, "coordrl/Navigate-v0", "coordrl/Point-v0"])
 
 

@@ -18,12 +18,14 @@ from coordrl.envs.minatar.asterix import AsterixEnv
 from coordrl.envs.minatar.base import MinAtarEnv
 from coordrl.envs.minatar.breakout import BreakoutEnv
 from coordrl.envs.minatar.freeway import FreewayEnv
+from coordrl.envs.minatar.seaquest import SeaquestEnv
 from coordrl.envs.minatar.space_invaders import SpaceInvadersEnv
 
 GAMES: dict[str, type[MinAtarEnv]] = {
     "asterix": AsterixEnv,
     "breakout": BreakoutEnv,
     "freeway": FreewayEnv,
+    "seaquest": SeaquestEnv,
     "space_invaders": SpaceInvadersEnv,
 }
 
@@ -43,6 +45,7 @@ __all__ = [
     "BreakoutEnv",
     "FreewayEnv",
     "MinAtarEnv",
+    "SeaquestEnv",
     "SpaceInvadersEnv",
     "env_id",
 ]
