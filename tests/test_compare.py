@@ -164,7 +164,7 @@ def test_bad_comparisons_are_errors_and_write_nothing(tmp_path, capsys):
     fake_run(tmp_path / "runs", "conv", 0, [1.0] * 5)
     toy = fake_toy_run(tmp_path / "toy", "conv", 0, 0.5)
     code, _, err = compare(capsys, tmp_path / "runs", toy, "--out", tmp_path / "out")
-    assert code == 2 and err.startswith("error: cannot compare Atari runs")
+    assert code == 2 and err.startswith("error: cannot compare atari runs")
     code, _, err = compare(capsys, tmp_path / "runs", "--out", tmp_path / "out", "--metric", "eval")
     assert code == 2 and "has no evaluation" in err
     assert not (tmp_path / "out").exists()
@@ -227,3 +227,25 @@ def test_sb3_and_on_device_ppo_on_one_toy_env_compare_side_by_side(tmp_path, cap
         score = np.mean([float(r["score"]) for r in rows[-100:]])
         assert float(table[algo]["final_mean"]) == pytest.approx(success)
         assert success != pytest.approx(score)  # the success column, not the returns
+
+
+def test_minatar_runs_compare_by_score_scaled_per_game_for_the_aggregates(tmp_path, capsys):
+    games = {"Breakout": (2.0, 4.0), "Freeway": (20.0, 10.0)}  # (conv, coordconv) per game
+    for game, (conv, coord) in games.items():
+        for seed in range(5):
+            for arch, score in (("conv", conv), ("coordconv", coord)):
+                env = f"coordrl/MinAtar-{game}-v0"
+                config = {"env": env, "algo": "device_a2c", "network": "minatar"}
+                run = fake_run(tmp_path / "runs" / game, arch, seed, [0.0], **config)
+                (run / "eval").mkdir()
+                (run / "eval" / "sweep.json").write_text(json.dumps({"mean_return": score}))
+    args = (tmp_path / "runs", "--out", tmp_path / "out", "--metric", "eval", "--reps", "2000")
+    code, out, err = compare(capsys, *args)
+    assert code == 0, err
+    assert "each game's scores over the best run's" in err + out
+    with (tmp_path / "out" / "aggregates.csv").open() as f:
+        stats = {(r["arm"], r["statistic"]): float(r["point"]) for r in csv.DictReader(f)}
+    # Breakout: 0.5 and 1.0 of the best; Freeway: 1.0 and 0.5: the same mean for both arms
+    assert stats[("device_a2c/conv", "Mean")] == pytest.approx(0.75)
+    assert stats[("device_a2c/coordconv", "Mean")] == pytest.approx(0.75)
+    assert stats[("device_a2c/coordconv>device_a2c/conv", "P(improvement)")] == pytest.approx(0.5)

@@ -65,9 +65,10 @@ class Arm:
         return self.eval_scores()
 
     def normalised(self, metric: str, last: int) -> np.ndarray:
-        """Scores on a common scale: human-normalised (Atari), success rate (toy RL)."""
+        """Scores on a common scale: human-normalised (Atari), success rate (toy RL); MinAtar
+        scores stay raw here and are scaled per game in :func:`score_matrices`."""
         raw = self.scores(metric, last)
-        if self.kind == "toy":
+        if self.kind in ("toy", "minatar"):
             return raw
         values = [human_normalised(self.env, float(x)) for x in raw]
         if values[0] is None:
@@ -77,13 +78,12 @@ class Arm:
 
 def group_arms(runs: list[Run]) -> list[Arm]:
     """Runs by (env, algo, arch), seeds in order; Atari and toy runs do not mix."""
-    kinds = {run.kind for run in runs}
+    kinds = sorted({run.kind for run in runs})
     if len(kinds) > 1:
-        atari = next(r.path for r in runs if r.kind == "atari")
-        toy = next(r.path for r in runs if r.kind == "toy")
+        first, second = (next(r.path for r in runs if r.kind == kind) for kind in kinds[:2])
         raise CompareError(
-            f"cannot compare Atari runs ({atari}) with toy RL runs ({toy}): their scores "
-            "mean different things; compare each family on its own"
+            f"cannot compare {kinds[0]} runs ({first}) with {kinds[1]} runs ({second}): their "
+            "scores mean different things; compare each family on its own"
         )
     groups: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
@@ -209,6 +209,12 @@ def score_matrices(
         if any(len(c) != fewest for c in columns):
             notes.append(f"{label}: envs have unequal run counts; aggregates use {fewest} each")
         matrices[label] = np.stack([c[:fewest] for c in columns], axis=1)
+    if arms[0].kind == "minatar":  # no reference scores: each game over its best run here
+        best = np.max([np.abs(m).max(axis=0) for m in matrices.values()], axis=0)
+        matrices = {label: m / np.where(best > 0, best, 1.0) for label, m in matrices.items()}
+        notes.append(
+            "MinAtar aggregates: each game's scores over the best run's in this comparison"
+        )
     return matrices, tuple(common), notes
 
 
@@ -222,7 +228,11 @@ def aggregates(arms: list[Arm], metric: str, last: int, reps: int, seed: int = 0
             x, y = (matrices[label] for label in pair)
             fewest = min(len(x), len(y))
             improvements[algo] = improvement(x[:fewest], y[:fewest], reps, seed)
-    scale = "success rate" if arms[0].kind == "toy" else "human-normalised score"
+    scale = {
+        "toy": "success rate",
+        "minatar": "score over the best run's, per game",
+        "atari": "human-normalised score",
+    }[arms[0].kind]
     result = Aggregates(
         metric=metric,
         scale=scale,

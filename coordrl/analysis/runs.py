@@ -60,11 +60,13 @@ class Run:
 
     @property
     def eval_score(self) -> float | None:
-        """The evaluation's mean game score (Atari) or held-out success rate (toy)."""
+        """The evaluation's mean game score (Atari, MinAtar) or held-out success rate (toy)."""
         if self.evaluation is None:
             return None
         if self.kind == "toy":
             return float(self.evaluation["test"]["success_rate"])
+        if self.kind == "minatar":
+            return float(self.evaluation["mean_return"])
         return float(self.evaluation["mean"])
 
 
