@@ -140,7 +140,7 @@ def run_layers(part: Part, device: torch.device, scale: str) -> None:
         for precision, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
             label = f"{precision}, {mode}"
             # compiling both networks' forward and backward takes tens of seconds
-            if not part.has_time(10 if mode == "eager" else 50, label):
+            if not part.has_time((10 if scale == "full" else 2) if mode == "eager" else 50, label):
                 return
 
             def step(model, dtype=dtype):
@@ -178,7 +178,7 @@ def run_toy_envs(part: Part, device: torch.device, scale: str) -> None:
     steps, rounds = (200, 5) if scale == "full" else (10, 2)
     for task, env_id in coordrl.envs.toy.TASKS.items():
         for n in sizes:
-            if not part.has_time(8, f"{task} at N={n}"):
+            if not part.has_time(8 if scale == "full" else 1, f"{task} at N={n}"):
                 return
             rate = interleaved_rates(
                 {"torch": torch_env_steps(env_id, n, device, steps)}, rounds, f"{task} N={n}"
@@ -202,7 +202,7 @@ def run_ppo(part: Part, device: torch.device, scale: str) -> None:
 
     rounds = 5 if scale == "full" else 1
     envs = None if scale == "full" else 16
-    if not part.has_time(30 if scale == "full" else 10, "on-device PPO against SB3 PPO"):
+    if not part.has_time(30 if scale == "full" else 4, "on-device PPO against SB3 PPO"):
         return
     rates = training_rates(SimpleNamespace(rounds=rounds, ppo_envs=envs), device)
     config, _ = point_config(envs)
@@ -218,7 +218,7 @@ def run_ppo(part: Part, device: torch.device, scale: str) -> None:
 
     # the on-device PPO alone at more envs: where a GPU's rate comes from
     for n in (1024, 4096, 16384) if scale == "full" else (64,):
-        if not part.has_time(20 if scale == "full" else 5, f"on-device PPO at {n} envs"):
+        if not part.has_time(20 if scale == "full" else 2, f"on-device PPO at {n} envs"):
             return
         big, settings = point_config(n)
         ppo = DevicePPO(make_torch_env(big, device), settings, arch=big.arch)
@@ -256,7 +256,7 @@ def run_atari(part: Part, device: torch.device, scale: str) -> None:
     env_id = resolve_env_id("Breakout")
     base = load_config(find_config("atari/ppo"), {"env": env_id, "n_envs": n_envs, "seed": 0})
     steps = base.hyperparams["n_steps"] * n_envs  # one rollout per round
-    if not part.has_time(40 if scale == "full" else 10, "Atari PPO training"):
+    if not part.has_time(40 if scale == "full" else 5, "Atari PPO training"):
         return
     contenders, envs = {}, []
     for arch, where in (
@@ -296,7 +296,7 @@ def run_minatar(part: Part, device: torch.device, scale: str) -> None:
     gpu = device.type == "cuda"
     for game, cls in GAMES.items():
         for n in sizes:
-            if not part.has_time(6, f"MinAtar {game} at N={n}"):
+            if not part.has_time(6 if scale == "full" else 1, f"MinAtar {game} at N={n}"):
                 return
             env = cls(n, device=device)
             env.reset(seed=0)
@@ -317,7 +317,7 @@ def run_minatar(part: Part, device: torch.device, scale: str) -> None:
                 rate >= 1e6 if gpu else None,
             )
     envs = 4096 if scale == "full" else 16
-    if not part.has_time(20 if scale == "full" else 5, "on-device A2C on MinAtar Breakout"):
+    if not part.has_time(20 if scale == "full" else 2, "on-device A2C on MinAtar Breakout"):
         return
     agent = DeviceA2C(GAMES["breakout"](envs, device=device), A2CSettings(), network="minatar")
     rollout = envs * agent.settings.n_steps

@@ -13,21 +13,22 @@ from coordrl.envs.minatar import GAMES, MinAtarEnv
 class ReplayDraws:
     """The draws each reference env makes, from its own RandomState seeded alike."""
 
-    def __init__(self, seeds: list[int]) -> None:
+    def __init__(self, seeds: list[int], device: torch.device) -> None:
         self.states = [np.random.RandomState(seed) for seed in seeds]
+        self.device = device
 
     def uniform(self, where: torch.Tensor, size: tuple[int, ...] = ()) -> torch.Tensor:
         out = torch.zeros((len(self.states), *size), dtype=torch.float64)
         for i in where.nonzero().flatten().tolist():
             out[i] = torch.as_tensor(self.states[i].rand(*size))
-        return out
+        return out.to(self.device)
 
     def integers(self, low, high, where, size: tuple[int, ...] = ()) -> torch.Tensor:
         out = torch.zeros((len(self.states), *size), dtype=torch.int64)
         for i in where.nonzero().flatten().tolist():
             top = high if isinstance(high, int) else int(high[i])
             out[i] = torch.as_tensor(self.states[i].randint(low, top, size or None))
-        return out
+        return out.to(self.device)
 
 
 def paired(game: str, seeds: list[int], **options) -> tuple[MinAtarEnv, list[BaseEnv]]:
@@ -45,7 +46,7 @@ def paired(game: str, seeds: list[int], **options) -> tuple[MinAtarEnv, list[Bas
     for ref, seed in zip(refs, seeds, strict=True):
         ref.reset(seed=seed)
     env = GAMES[game](len(seeds), final_obs=True, **options)
-    env.draws = ReplayDraws(seeds)
+    env.draws = ReplayDraws(seeds, env.device)
     env.reset()
     return env, refs
 

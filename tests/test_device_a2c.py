@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from devices import DEVICES
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 
 from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
@@ -15,10 +17,12 @@ def scores(log: list[Progress]) -> float:
     return float(np.concatenate([p.episodes.score for p in log]).mean())
 
 
-def test_a_short_run_improves_its_breakout_score():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_short_run_improves_its_breakout_score(device):
     torch.manual_seed(0)
     settings = A2CSettings(learning_rate=2e-3)
-    agent = DeviceA2C(BreakoutEnv(16), settings, arch="conv", network="minatar", seed=0)
+    env = BreakoutEnv(16, device=device)
+    agent = DeviceA2C(env, settings, arch="conv", network="minatar", seed=0)
     log: list[Progress] = []
     agent.learn(16 * 5 * 1875, lambda p: log.append(p) or True)  # ~13 s here
     assert len(log) == 1875 and agent.num_timesteps == 150_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,10 +11,19 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
 
-import gpu  # noqa: E402
-from gpu_parts import PARTS  # noqa: E402
+
+def load(name: str):
+    """A benchmarks/ module, loaded by path (benchmarks/ stays off sys.path for other tests)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu = load("gpu")
+PARTS = load("gpu_parts").PARTS
 
 
 def gpu_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -27,11 +37,11 @@ def gpu_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     out = tmp_path / "gpu.json"
-    done = gpu_py("--device", "cpu", "--budget-s", "60", "--out", str(out))
+    done = gpu_py("--device", "cpu", "--budget-s", "90", "--out", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("device cpu (cpu), torch ")
     report = json.loads(out.read_text())
-    assert report["device_name"] == "cpu" and report["torch"] and report["budget_s"] == 60
+    assert report["device_name"] == "cpu" and report["torch"] and report["budget_s"] == 90
     assert list(report["parts"]) == list(PARTS)
     statuses = {name: part["status"] for name, part in report["parts"].items()}
     assert statuses["atari-device"] == "skipped", statuses
@@ -45,7 +55,7 @@ def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     assert rows["on-device PPO / SB3 PPO"]["value"] > 0
     assert rows["Atari PPO fps, CoordConv / conv on cpu"]["value"] > 0
     assert rows["MinAtar breakout, N=64, random actions"]["value"] > 0
-    assert sum(p["seconds"] for p in report["parts"].values()) < 60 + 30  # one part's grace
+    assert sum(p["seconds"] for p in report["parts"].values()) < 90 + 30  # one part's grace
     # the table printed last is the one --report prints from the saved JSON
     table = gpu_py("--report", str(out))
     assert table.returncode == 0 and table.stdout.strip() in done.stdout

@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from devices import DEVICES
 from minatar_reference import channels_first, paired
 
 import coordrl.envs.minatar
@@ -18,8 +19,13 @@ RAMPS_IN_RANDOM_PLAY = {"asterix", "seaquest"}  # the others: on events random p
 @pytest.mark.parametrize("game", list(GAMES))
 @pytest.mark.parametrize(
     "options",
-    [{}, {"minimal_action_set": False, "sticky_action_prob": 0.3}, {"difficulty_ramping": False}],
-    ids=["defaults", "full-actions-sticky-0.3", "no-ramping"],
+    [
+        {},
+        {"minimal_action_set": False, "sticky_action_prob": 0.3},
+        {"difficulty_ramping": False},
+        pytest.param({"device": "cuda"}, marks=pytest.mark.cuda),
+    ],
+    ids=["defaults", "full-actions-sticky-0.3", "no-ramping", "cuda"],
 )
 def test_every_step_equals_the_minatar_package(game, options):
     seeds = [3, 14, 15]
@@ -31,16 +37,17 @@ def test_every_step_equals_the_minatar_package(game, options):
     episodes, ramps = 0, 0
     for step in range(STEPS.get(game, 2500)):
         assert np.array_equal(
-            obs.numpy(), np.stack([channels_first(ref.game.state()) for ref in refs])
+            obs.cpu().numpy(), np.stack([channels_first(ref.game.state()) for ref in refs])
         ), f"{game}: observations differ before step {step}"
         actions = rng.integers(env.single_action_space.n, size=len(refs))
         obs, reward, terminated, truncated, info = env.step(torch.as_tensor(actions))
+        reward, terminated = reward.cpu(), terminated.cpu()
         for i, ref in enumerate(refs):
             state, ref_reward, done, _, _ = ref.step(int(actions[i]))
             assert reward[i].item() == ref_reward, f"{game}: reward, env {i}, step {step}"
             assert terminated[i].item() == done, f"{game}: terminal, env {i}, step {step}"
             if done:
-                assert np.array_equal(info["final_obs"][i].numpy(), channels_first(state))
+                assert np.array_equal(info["final_obs"][i].cpu().numpy(), channels_first(state))
                 ref.reset()
                 episodes += 1
         assert not truncated.any()
@@ -66,14 +73,16 @@ def test_spaces_dtypes_and_ids(game):
 
 
 @pytest.mark.parametrize("game", list(GAMES))
-def test_same_seed_same_play_on_the_cpu(game):
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_seed_same_play(game, device):
     def play(seed: int) -> list[torch.Tensor]:
-        env = GAMES[game](4)
+        env = GAMES[game](4, device=device)
         obs, _ = env.reset(seed=seed)
+        assert obs.device.type == device
         actions = torch.Generator().manual_seed(1)
         seen = [obs]
         for _ in range(300):
-            chosen = torch.randint(env.single_action_space.n, (4,), generator=actions)
+            chosen = torch.randint(env.single_action_space.n, (4,), generator=actions).to(device)
             obs, reward, terminated, *_ = env.step(chosen)
             seen += [obs, reward, terminated]
         return seen

@@ -1,6 +1,8 @@
 """Benchmark the torch MinAtar games and the on-device agents: ratios measured side by side.
 
-    python benchmarks/minatar.py [--device auto] [--sizes 1 64 1024 4096] [--rounds 3]
+    python benchmarks/minatar_envs.py [--device auto] [--sizes 1 64 1024 4096] [--rounds 3]
+
+(Named so as not to shadow the ``minatar`` package, which it imports.)
 
 Prints:
   - env steps/s with random actions, each game, for each number of envs N: the torch port
@@ -17,13 +19,12 @@ Contenders run in interleaved rounds (order rotated each round); each figure is 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from minatar.gym import BaseEnv
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from timing import interleaved_rates
@@ -34,19 +35,6 @@ from coordrl.device import resolve_device
 from coordrl.envs.minatar import GAMES
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.extractors import make_policy_kwargs
-
-
-def _package_env() -> type:
-    """The ``minatar`` package's gymnasium env (this file's own name would shadow it)."""
-    here = str(Path(__file__).resolve().parent)
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(here)]
-    try:
-        from minatar.gym import BaseEnv
-    finally:
-        sys.path[:] = saved
-    return BaseEnv
-
 
 TARGETS = {"breakout": 50, "freeway": 50}  # x at N = 1024 on a CPU; the others: 20
 
@@ -67,9 +55,8 @@ def torch_steps(game: str, n: int, device: torch.device, steps: int) -> Callable
 
 
 def package_steps(game: str, n: int, steps: int) -> Callable[[], int]:
-    package_env = _package_env()
     env = SyncVectorEnv(
-        [lambda: package_env(game, use_minimal_action_set=True)] * n,
+        [lambda: BaseEnv(game, use_minimal_action_set=True)] * n,
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
     env.reset(seed=0)
