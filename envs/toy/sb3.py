@@ -1,4 +1,4 @@
-"""An SB3 ``VecEnv`` over a torch toy env, so SB3's A2C, PPO and DQN train on it unchanged.
+"""An SB3 ``VecEnv`` over any coordrl torch env (toy tasks, MinAtar): SB3 trains on it unchanged.
 
 Tensors become numpy arrays at the boundary (SB3 works in numpy); episode ends carry SB3's
 ``terminal_observation``, ``episode`` ({"r", "l"}, as its ``Monitor`` writes) and
