@@ -57,7 +57,8 @@ def test_unknown_key_suggests_the_closest():
     [
         (
             {"algo": "ppx"},
-            "algo: expected one of a2c, ppo, dqn, device_ppo, got 'ppx' (did you mean ppo?)",
+            "algo: expected one of a2c, ppo, dqn, device_ppo, device_a2c, got 'ppx' "
+            "(did you mean ppo?)",
         ),
         ({"algo": "ppo", "arch": "coord"}, "arch: expected one of conv, coordconv"),
         ({"algo": "ppo", "timesteps": -5}, "timesteps: must be >= 1, got -5"),

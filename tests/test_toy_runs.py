@@ -130,14 +130,20 @@ def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"env": "coordrl/Pointt-v0"}, "env: unknown toy env 'coordrl/Pointt-v0' (did you mean"),
+        (
+            {"env": "coordrl/Pointt-v0"},
+            "env: unknown coordrl env 'coordrl/Pointt-v0' (did you mean",
+        ),
         ({"backend": "ale"}, "backend: only for Atari envs"),
         ({"env_kwargs": {"canvas": 8}}, "env_kwargs: canvas must be an integer >= 18"),
         ({"env_kwargs": {"canvas": 20}}, "NatureCNN needs images of at least 36x36"),
         ({"env_kwargs": {"bins": "many"}}, "env_kwargs.bins: expected a number, got 'many'"),
         ({"env_kwargs": {"bin": 4}}, "env_kwargs.bin: unknown key (did you mean bins?)"),
-        ({"env": "Breakout"}, "env_kwargs: only for the coordrl/* toy envs"),
-        ({"env": "Breakout", "env_kwargs": {}}, "algo: device_ppo trains the coordrl/* toy envs"),
+        ({"env": "Breakout"}, "env_kwargs: only for coordrl's torch envs (coordrl/*)"),
+        (
+            {"env": "Breakout", "env_kwargs": {}},
+            "algo: device_ppo trains coordrl's torch envs only",
+        ),
         ({"n_envs": 3}, "must be a multiple of hyperparams.batch_size (128)"),
         ({"device": "cuda:5"}, "device 'cuda:5'"),
         ({"env_kwargs": {"action": "polar"}}, "env_kwargs.action: expected one of cells, xy"),
