@@ -21,6 +21,7 @@ import numpy as np
 from coordrl.analysis.atari_scores import human_normalised
 from coordrl.analysis.runs import Run
 from coordrl.analysis.stats import METRICS, Estimate, aggregate_estimates, improvement
+from coordrl.config import env_family
 from coordrl.errors import CoordRLError
 from coordrl.runs import atomic_path
 
@@ -251,12 +252,13 @@ def _cell(mean: float | None, std: float | None, digits: int) -> str:
 
 
 def markdown(rows: list[Row], summary: Aggregates | None, last: int) -> str:
-    toy = rows and rows[0].env.startswith("coordrl/")
+    family = env_family(rows[0].env) if rows else "atari"
+    toy = family == "toy"
     digits = 3 if toy else 1
     final = f"final training {'success' if toy else 'score'} (last {last} episodes)"
     evaluation = "held-out success (eval)" if toy else "eval score"
     header = ["env", "algo", "arch", "runs", "steps", final, "per run"]
-    header += [evaluation] if toy else ["human-norm.", evaluation]
+    header += ["human-norm.", evaluation] if family == "atari" else [evaluation]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 3 + "---:|" * (len(header) - 3)]
     for r in rows:
         cells = [
@@ -268,7 +270,7 @@ def markdown(rows: list[Row], summary: Aggregates | None, last: int) -> str:
             _cell(r.final_mean, r.final_std, digits),
             ", ".join(f"{x:.{digits}f}" for x in r.final_per_run),
         ]
-        if not toy:
+        if family == "atari":
             cells.append(_cell(r.normalised_mean, None, 3))
         ev = _cell(r.eval_mean, r.eval_std, digits)
         cells.append(ev if r.eval_runs == r.runs or ev == "-" else f"{ev} (n={r.eval_runs})")
