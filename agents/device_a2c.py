@@ -65,10 +65,6 @@ class DeviceA2C(DevicePPO):
         policy_loss = -(advantages * dist.log_prob(flat["actions"])).mean()
         value_loss = nn.functional.mse_loss(value, flat["returns"])
         entropy = dist.entropy().mean()
-        loss = policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), s.max_grad_norm)
-        self.optimizer.step()
+        self._step(policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy)
         losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
         return {key: float(value_.detach()) for key, value_ in losses.items()}

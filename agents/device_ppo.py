@@ -285,11 +285,7 @@ class DevicePPO:
                 ).mean()
                 value_loss = nn.functional.mse_loss(value, flat["returns"][idx])
                 entropy = dist.entropy().mean()
-                loss = policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.model.parameters(), s.max_grad_norm)
-                self.optimizer.step()
+                self._step(policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy)
                 clipped = ((ratio - 1).abs() > clip_range).float().mean()
                 for key, value_ in zip(
                     sums, (policy_loss, value_loss, entropy, clipped), strict=True
@@ -297,6 +293,13 @@ class DevicePPO:
                     sums[key] += value_.detach()
                 updates += 1
         return {key: float(total) / updates for key, total in sums.items()}
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """One optimizer step on ``loss``, gradients clipped to ``max_grad_norm``."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
+        self.optimizer.step()
 
     # -- the lifecycle's trainer protocol ------------------------------------------------
 

@@ -76,6 +76,17 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def training_rate(agent, rollouts: int, device: torch.device) -> float:
+    """Steps/s of an on-device agent over ``rollouts`` rollouts, after one to warm up."""
+    rollout = agent.env.num_envs * agent.settings.n_steps
+    agent.learn(agent.num_timesteps + rollout)
+    synchronize(device)
+    start = time.perf_counter()
+    agent.learn(agent.num_timesteps + rollout * rollouts)
+    synchronize(device)
+    return rollout * rollouts / (time.perf_counter() - start)
+
+
 # ---------------------------------------------------------------------------------------
 # correctness: the tests marked `cuda`
 
@@ -222,13 +233,7 @@ def run_ppo(part: Part, device: torch.device, scale: str) -> None:
             return
         big, settings = point_config(n)
         ppo = DevicePPO(make_torch_env(big, device), settings, arch=big.arch)
-        rollout = n * settings.n_steps
-        ppo.learn(rollout)  # warm-up
-        synchronize(device)
-        start = time.perf_counter()
-        ppo.learn(ppo.num_timesteps + rollout * rounds)
-        synchronize(device)
-        rate = rollout * rounds / (time.perf_counter() - start)
+        rate = training_rate(ppo, rounds, device)
         part.row(
             f"on-device PPO, {big.arch}, {n} envs, batch {settings.batch_size}",
             rate,
@@ -287,27 +292,19 @@ def run_atari(part: Part, device: torch.device, scale: str) -> None:
 def run_minatar(part: Part, device: torch.device, scale: str) -> None:
     """The MinAtar games' env steps/s at large N, and the on-device A2C's training steps/s."""
     from timing import interleaved_rates
+    from toy_envs import torch_env_steps
 
     from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
-    from coordrl.envs.minatar import GAMES
+    from coordrl.envs.minatar import GAMES, env_id
 
     sizes = (4096, 16384) if scale == "full" else (64,)
     steps, rounds = (100, 3) if scale == "full" else (10, 1)
     gpu = device.type == "cuda"
-    for game, cls in GAMES.items():
+    for game in GAMES:
         for n in sizes:
             if not part.has_time(6 if scale == "full" else 1, f"MinAtar {game} at N={n}"):
                 return
-            env = cls(n, device=device)
-            env.reset(seed=0)
-            bank = torch.randint(env.single_action_space.n, (16, n), device=device)
-
-            def play(env=env, bank=bank) -> int:
-                for i in range(steps):
-                    env.step(bank[i % 16])
-                synchronize(device)
-                return steps * env.num_envs
-
+            play = torch_env_steps(env_id(game), n, device, steps)
             rate = interleaved_rates({"torch": play}, rounds, f"{game} N={n}")["torch"]
             part.row(
                 f"MinAtar {game}, N={n}, random actions",
@@ -320,13 +317,7 @@ def run_minatar(part: Part, device: torch.device, scale: str) -> None:
     if not part.has_time(20 if scale == "full" else 2, "on-device A2C on MinAtar Breakout"):
         return
     agent = DeviceA2C(GAMES["breakout"](envs, device=device), A2CSettings(), network="minatar")
-    rollout = envs * agent.settings.n_steps
-    agent.learn(rollout)  # warm-up
-    synchronize(device)
-    start, updates = time.perf_counter(), 20 if scale == "full" else 2
-    agent.learn(agent.num_timesteps + rollout * updates)
-    synchronize(device)
-    rate = rollout * updates / (time.perf_counter() - start)
+    rate = training_rate(agent, 20 if scale == "full" else 2, device)
     part.row(f"on-device A2C, MinAtar Breakout, CoordConv, {envs} envs", rate, "steps/s")
     if gpu:  # a 5M-step run at this rate, against the 30 s target
         part.row("5M-step A2C run at that rate", 5e6 / rate, "s", "<= 30 s", 5e6 / rate <= 30)

@@ -21,37 +21,22 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from minatar.gym import BaseEnv
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from timing import interleaved_rates
+from toy_envs import steps_for, sync_env_steps, torch_env_steps
 
 from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
 from coordrl.agents.device_ppo import DevicePPO, PPOSettings
 from coordrl.device import resolve_device
-from coordrl.envs.minatar import GAMES
+from coordrl.envs.minatar import GAMES, env_id
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.extractors import make_policy_kwargs
 
 TARGETS = {"breakout": 50, "freeway": 50}  # x at N = 1024 on a CPU; the others: 20
-
-
-def torch_steps(game: str, n: int, device: torch.device, steps: int) -> Callable[[], int]:
-    env = GAMES[game](n, device=device)
-    env.reset(seed=0)
-    bank = torch.randint(env.single_action_space.n, (16, n), device=device)
-
-    def run() -> int:
-        for i in range(steps):
-            env.step(bank[i % 16])
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return steps * n
-
-    return run
 
 
 def package_steps(game: str, n: int, steps: int) -> Callable[[], int]:
@@ -59,19 +44,7 @@ def package_steps(game: str, n: int, steps: int) -> Callable[[], int]:
         [lambda: BaseEnv(game, use_minimal_action_set=True)] * n,
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
-    env.reset(seed=0)
-    bank = np.random.default_rng(0).integers(0, env.single_action_space.n, (16, n))
-
-    def run() -> int:
-        for i in range(steps):
-            env.step(bank[i % 16])
-        return steps * n
-
-    return run
-
-
-def steps_for(n: int, budget: int) -> int:
-    return min(2000, max(3, budget // n))
+    return sync_env_steps(env, steps)
 
 
 def training_rates(args, device: torch.device) -> dict[str, float]:
@@ -161,7 +134,9 @@ def main() -> None:
         for n in args.sizes:
             rates = interleaved_rates(
                 {
-                    "torch": torch_steps(game, n, device, steps_for(n, args.torch_budget)),
+                    "torch": torch_env_steps(
+                        env_id(game), n, device, steps_for(n, args.torch_budget)
+                    ),
                     "package": package_steps(game, n, steps_for(n, args.package_budget)),
                 },
                 args.rounds,

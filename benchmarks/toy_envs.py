@@ -63,6 +63,12 @@ def numpy_env_steps(env_id: str, n: int, steps: int) -> Callable[[], int]:
         vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
     )
+    return sync_env_steps(env, steps)
+
+
+def sync_env_steps(env, steps: int) -> Callable[[], int]:
+    """Random steps of a gymnasium numpy vector env (e.g. a SyncVectorEnv)."""
+    n = env.num_envs
     env.reset(seed=0)
     bank = np.random.default_rng(0).integers(0, env.single_action_space.n, (16, n))
 

@@ -92,14 +92,12 @@ def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
         print(f"video: {video}")
 
 
-def _evaluate_minatar(args, config, model_path: Path, device, out: Path) -> None:
+def _write_result(args, config, model_path: Path, out: Path, scores: dict) -> None:
+    """A torch-env evaluation's JSON: the model, env and options, then ``scores``."""
     import json
 
-    from coordrl.agents.torch_evaluation import evaluate_scores, load_policy
     from coordrl.runs import atomic_path
 
-    policy = load_policy(config, model_path, device, args.deterministic)
-    scores = evaluate_scores(config, policy, args.episodes or 100, args.seed, device)
     result = {
         "model": str(model_path),
         "env": config.env,
@@ -109,6 +107,14 @@ def _evaluate_minatar(args, config, model_path: Path, device, out: Path) -> None
     }
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _evaluate_minatar(args, config, model_path: Path, device, out: Path) -> None:
+    from coordrl.agents.torch_evaluation import evaluate_scores, load_policy
+
+    policy = load_policy(config, model_path, device, args.deterministic)
+    scores = evaluate_scores(config, policy, args.episodes or 100, args.seed, device)
+    _write_result(args, config, model_path, out, scores)
     print(
         f"{config.env}, {scores['episodes']} games: mean {scores['mean_return']:.2f} "
         f"+- {scores['se_return']:.2f} (standard error; std {scores['std_return']:.2f})"
@@ -117,10 +123,7 @@ def _evaluate_minatar(args, config, model_path: Path, device, out: Path) -> None
 
 
 def _evaluate_toy(args, config, model_path: Path, device, out: Path) -> None:
-    import json
-
     from coordrl.agents.torch_evaluation import evaluate_part, load_policy
-    from coordrl.runs import atomic_path
 
     episodes = args.episodes or 1000
     policy = load_policy(config, model_path, device, args.deterministic)
@@ -128,15 +131,7 @@ def _evaluate_toy(args, config, model_path: Path, device, out: Path) -> None:
         part: evaluate_part(config, policy, part, episodes, args.seed, device)
         for part in ("test", "train")
     }
-    result = {
-        "model": str(model_path),
-        "env": config.env,
-        "env_kwargs": dict(config.env_kwargs),
-        "deterministic": args.deterministic,
-        **parts,
-    }
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    _write_result(args, config, model_path, out, parts)
     for part, label in (("test", "held-out positions"), ("train", "training positions")):
         r = parts[part]
         print(
