@@ -27,6 +27,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
+from coordrl.envs.atari_games import GameTracker
 from coordrl.envs.vec import BatchedVecEnv
 from coordrl.errors import UnknownNameError
 
@@ -121,12 +122,10 @@ class AleVecEnv(BatchedVecEnv):
             episodic_life=False,
         )
         super().__init__(num_envs, self.env.single_observation_space, self.env.single_action_space)
-        self.terminal_on_life_loss = terminal_on_life_loss
-        self.clip_rewards = clip_rewards
+        self.games = GameTracker(
+            num_envs, terminal_on_life_loss=terminal_on_life_loss, clip_rewards=clip_rewards
+        )
         self._actions: np.ndarray | None = None
-        self._scores = np.zeros(num_envs, dtype=np.float64)
-        self._lengths = np.zeros(num_envs, dtype=np.int64)
-        self._lives = np.zeros(num_envs, dtype=np.int64)
         self._start = time.time()
 
     def reset(self) -> VecEnvObs:
@@ -135,9 +134,7 @@ class AleVecEnv(BatchedVecEnv):
             seed %= 2**31 - self.num_envs
         obs, info = self.env.reset(seed=seed)
         self._reset_seeds()
-        self._scores[:] = 0.0
-        self._lengths[:] = 0
-        self._lives[:] = info["lives"]
+        self.games.reset(info["lives"])
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -146,27 +143,18 @@ class AleVecEnv(BatchedVecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         assert self._actions is not None, "step_async() must come first"
         obs, rewards, terminated, truncated, info = self.env.step(self._actions)
-        self._scores += rewards
-        self._lengths += 1
-        game_over = terminated | truncated
-        lives = info["lives"].astype(np.int64)
-        life_lost = (lives < self._lives) & ~game_over
-        dones = game_over | (life_lost if self.terminal_on_life_loss else False)
+        step = self.games.step(rewards, terminated, truncated, info["lives"])
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for i in np.flatnonzero(dones):
-            infos[i]["terminal_observation"] = info["final_obs"][i] if game_over[i] else obs[i]
-            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        for i in np.flatnonzero(game_over):
+        for i in np.flatnonzero(step.dones):
+            infos[i]["terminal_observation"] = info["final_obs"][i] if step.game_over[i] else obs[i]
+            infos[i]["TimeLimit.truncated"] = bool(step.truncated[i])
+        for i in np.flatnonzero(step.game_over):
             infos[i]["episode"] = {
-                "r": float(self._scores[i]),
-                "l": int(self._lengths[i]),
+                "r": float(step.scores[i]),
+                "l": int(step.lengths[i]),
                 "t": round(time.time() - self._start, 6),
             }
-            self._scores[i] = 0.0
-            self._lengths[i] = 0
-        self._lives = lives
-        learner_rewards = np.sign(rewards) if self.clip_rewards else rewards
-        return obs, learner_rewards.astype(np.float32), dones, infos
+        return obs, step.learner_rewards, step.dones, infos
 
 
 def make_vec_env(
