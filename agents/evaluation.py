@@ -56,8 +56,38 @@ class Evaluation:
         return {**self.summary(), **dataclasses.asdict(self)}
 
 
-def load_for_evaluation(config: RunConfig, model_path: Path, device: str) -> BaseAlgorithm:
-    """Load ``model_path``; refuse a damaged file or a model of another arch than the config's."""
+class TorchAgent:
+    """An on-device trainer's network behind SB3's ``predict``, so one evaluation loop plays
+    both kinds of agent."""
+
+    def __init__(self, network: Any, observation_space: Any, action_space: Any) -> None:
+        self.network = network
+        self.observation_space, self.action_space = observation_space, action_space
+        self.device = next(network.parameters()).device
+
+    def predict(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, None]:
+        import torch
+
+        with torch.no_grad():
+            batch = torch.as_tensor(np.asarray(obs), device=self.device)[None]
+            head, _ = self.network(batch)
+            dist = self.network.distribution(head)
+            action = self.network.mode(head) if deterministic else dist.sample()
+        return action[0].cpu().numpy(), None
+
+
+def load_for_evaluation(
+    config: RunConfig, model_path: Path, device: str
+) -> BaseAlgorithm | TorchAgent:
+    """Load ``model_path`` (an SB3 ``.zip``, or an on-device trainer's ``.pt``); refuse a
+    damaged file or a model of another arch than the config's."""
+    if model_path.suffix == ".pt":
+        from coordrl.agents.torch_evaluation import load_network
+
+        env = make_eval_env(config.env)
+        spaces = env.observation_space, env.action_space
+        env.close()
+        return TorchAgent(load_network(config, model_path, *spaces, device), *spaces)
     try:
         model = load_algorithm(config.algo, model_path, env=None, device=device)
     except (zipfile.BadZipFile, EOFError, KeyError, ValueError, RuntimeError) as exc:
@@ -73,7 +103,7 @@ def load_for_evaluation(config: RunConfig, model_path: Path, device: str) -> Bas
     return model
 
 
-def check_spaces(model: BaseAlgorithm, env, env_id: str, model_path: Path) -> None:
+def check_spaces(model: BaseAlgorithm | TorchAgent, env, env_id: str, model_path: Path) -> None:
     """A model trained on another game (other actions or frames) gets a clear error."""
     if model.observation_space.shape != env.observation_space.shape:
         raise EvaluationError(
@@ -88,7 +118,7 @@ def check_spaces(model: BaseAlgorithm, env, env_id: str, model_path: Path) -> No
 
 
 def evaluate(
-    model: BaseAlgorithm,
+    model: BaseAlgorithm | TorchAgent,
     config: RunConfig,
     model_path: Path,
     *,

@@ -10,6 +10,7 @@ agent plays ``episodes`` games: mean score and its standard error. Works for on-
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,9 @@ def load_policy(
 
         return sb3_policy
     env = make_torch_env(config, device, num_envs=1)
-    network = ActorCritic(
-        env.single_observation_space, env.single_action_space, config.arch, **config.network_kwargs
-    ).to(device)
-    try:
-        state = torch.load(model_path, map_location=device, weights_only=True)
-        network.load_state_dict(state["model"])
-    except (OSError, RuntimeError, EOFError, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunError(f"cannot load {model_path} as a {config.arch} agent: {reason}") from None
-    network.eval()
+    network = load_network(
+        config, model_path, env.single_observation_space, env.single_action_space, device
+    )
 
     @torch.no_grad()
     def device_policy(obs: torch.Tensor) -> torch.Tensor:
@@ -57,6 +51,23 @@ def load_policy(
         return network.mode(head) if deterministic else network.distribution(head).sample()
 
     return device_policy
+
+
+def load_network(
+    config: RunConfig, model_path: Path, observation_space, action_space, device
+) -> ActorCritic:
+    """An on-device trainer's network from its ``model.pt`` (or a checkpoint's ``state.pt``),
+    in eval mode; a file that is not one, or of another arch, is a ``RunError``."""
+    network = ActorCritic(observation_space, action_space, config.arch, **config.network_kwargs).to(
+        device
+    )
+    try:
+        state = torch.load(model_path, map_location=device, weights_only=True)
+        network.load_state_dict(state["model"])
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"cannot load {model_path} as a {config.arch} agent: {reason}") from None
+    return network.eval()
 
 
 @torch.no_grad()

@@ -2,7 +2,8 @@
 
 ``algo`` picks the trainer: SB3's ``a2c`` / ``ppo`` / ``dqn`` (:mod:`coordrl.agents.sb3_trainer`),
 or ``device_ppo`` / ``device_a2c`` (:mod:`coordrl.agents.device_ppo`,
-:mod:`coordrl.agents.device_a2c`); the run lifecycle
+:mod:`coordrl.agents.device_a2c`) on a torch env or on Atari through
+:mod:`coordrl.envs.atari_device`; the run lifecycle
 (:mod:`coordrl.lifecycle`) does the rest, the same for all.
 """
 
@@ -14,7 +15,7 @@ import torch
 
 from coordrl.config import ConfigError, RunConfig, is_torch_env, is_toy_env
 from coordrl.device import resolve_device
-from coordrl.envs.factory import check_env_config, make_torch_env
+from coordrl.envs.factory import check_env_config, make_device_env, make_torch_env
 from coordrl.lifecycle import Trainer, TrainOutcome, train_run
 
 DEVICE_ALGOS = ("device_ppo", "device_a2c")  # trainers that keep the rollout on the env's device
@@ -25,9 +26,10 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
     ``ConfigError`` before any file is written. Returns ``config`` with its env resolved."""
     config = check_env_config(config, source)
     if config.algo in DEVICE_ALGOS:
-        if not is_torch_env(config.env):
+        if not is_torch_env(config.env) and config.backend != "ale":
             raise ConfigError(
-                f"{source}: algo: {config.algo} trains coordrl's torch envs only (coordrl/*)"
+                f"{source}: algo: {config.algo} steps Atari through ale-py's C++ env: "
+                f"use backend: ale (backend: {config.backend} is for SB3's algos)"
             )
         hyper = config.hyperparams
         n_steps, batch = hyper.get("n_steps", 128), hyper.get("batch_size", 256)
@@ -65,7 +67,7 @@ def make_trainer(config: RunConfig) -> Trainer:
             "device_a2c": (DeviceA2C, A2CSettings),
         }[config.algo]
         return agent(
-            make_torch_env(config, device),
+            make_device_env(config, device),
             settings(**config.hyperparams),
             arch=config.arch,
             seed=config.seed,

@@ -110,6 +110,23 @@ def make_torch_env(
     )
 
 
+def make_device_env(config: RunConfig, device: torch.device, *, num_envs: int | None = None) -> Any:
+    """The env an on-device trainer steps: the config's torch env, or for an Atari id
+    ale-py's C++ env as a torch vector env (training protocol: life-loss ends, clipped
+    rewards)."""
+    if is_torch_env(config.env):
+        return make_torch_env(config, device, num_envs=num_envs)
+    from coordrl.envs.atari_device import AtariTorchEnv
+
+    return AtariTorchEnv(
+        config.env,
+        num_envs or config.n_envs,
+        device=device,
+        repeat_action_probability=config.repeat_action_probability,
+        noop_max=config.noop_max,
+    )
+
+
 def make_sb3_env(config: RunConfig, seed: int) -> Any:
     """The SB3 ``VecEnv`` a config trains on: Atari, or a torch env through the adapter."""
     if is_torch_env(config.env):

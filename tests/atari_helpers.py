@@ -9,6 +9,8 @@ import yaml
 TINY_HYPERPARAMS = {
     "ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 1, "learning_rate": "lin_2.5e-4"},
     "a2c": {"n_steps": 5, "optimizer": "rmsprop_tf_like", "optimizer_eps": 1e-5},
+    "device_ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 1, "learning_rate": "lin_2.5e-4"},
+    "device_a2c": {"n_steps": 5},
     "dqn": {
         "buffer_size": 1000,
         "learning_starts": 64,

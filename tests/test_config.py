@@ -28,6 +28,19 @@ def test_shipped_configs_load_with_rl_zoo3_values(algo):
         assert config.hyperparams[key] == value
 
 
+@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+def test_on_device_atari_configs_hold_the_sb3_configs_values(algo):
+    sb3 = load_config(CONFIGS / f"{algo}.yaml")
+    device = load_config(CONFIGS / f"device_{algo}.yaml")
+    assert device.algo == f"device_{algo}"
+    assert device.replace(algo=algo, hyperparams={}) == sb3.replace(hyperparams={})
+    expected = dict(sb3.hyperparams)
+    if algo == "a2c":  # SB3 names its optimizer; the on-device A2C always uses RMSpropTFLike
+        assert expected.pop("optimizer") == "rmsprop_tf_like"
+        expected["rms_prop_eps"] = expected.pop("optimizer_eps")
+    assert dict(device.hyperparams) == expected
+
+
 def test_defaults_fill_what_the_file_leaves_out():
     config = validate({"algo": "ppo"}, "x.yaml")
     assert (config.arch, config.backend, config.noop_max) == ("coordconv", "ale", 30)

@@ -141,8 +141,8 @@ def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
         ({"env_kwargs": {"bin": 4}}, "env_kwargs.bin: unknown key (did you mean bins?)"),
         ({"env": "Breakout"}, "env_kwargs: only for coordrl's torch envs (coordrl/*)"),
         (
-            {"env": "Breakout", "env_kwargs": {}},
-            "algo: device_ppo trains coordrl's torch envs only",
+            {"env": "Breakout", "env_kwargs": {}, "backend": "sb3"},
+            "algo: device_ppo steps Atari through ale-py's C++ env: use backend: ale",
         ),
         ({"n_envs": 3}, "must be a multiple of hyperparams.batch_size (128)"),
         ({"device": "cuda:5"}, "device 'cuda:5'"),

@@ -67,9 +67,9 @@ def _evaluate_atari(args, config, model_path: Path, device, out: Path) -> None:
     from coordrl.agents.evaluation import evaluate, load_for_evaluation, write_json
     from coordrl.envs.atari import resolve_env_id
 
+    model = load_for_evaluation(config, model_path, str(device))  # on the game it learned
     if args.env is not None:
         config = config.replace(env=resolve_env_id(args.env))
-    model = load_for_evaluation(config, model_path, str(device))
     if args.video is not None:
         writable_dir(Path(args.video))
     evaluation = evaluate(
