@@ -244,6 +244,7 @@ def test_minatar_runs_compare_by_score_scaled_per_game_for_the_aggregates(tmp_pa
     assert code == 0, err
     assert "each game's scores over the best run's" in err + out
     assert "| final training score (last 100 episodes) | per run | eval score |" in out
+    assert "| 0.00 +- 0.00 | 0.00, 0.00, 0.00, 0.00, 0.00 | 4.00 +- 0.00 |" in out  # 2 decimals
     with (tmp_path / "out" / "aggregates.csv").open() as f:
         stats = {(r["arm"], r["statistic"]): float(r["point"]) for r in csv.DictReader(f)}
     # Breakout: 0.5 and 1.0 of the best; Freeway: 1.0 and 0.5: the same mean for both arms

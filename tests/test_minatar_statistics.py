@@ -53,6 +53,9 @@ def test_random_play_scores_and_lasts_as_in_the_package(game):
 
     ours, _ = play(config, random_policy, EPISODES, 0, torch.device("cpu"))
     theirs, lengths = package_episodes(game, EPISODES)
+    se = float(ours.std()) / math.sqrt(EPISODES)  # shown with -s: the README's random row
+    mean, package = float(ours.mean()), float(theirs.mean())
+    print(f"\n{game}: random play scores {mean:.2f} +- {se:.2f} (package {package:.2f})")
     assert z_score(ours.numpy(), theirs) < 3, (game, float(ours.mean()), theirs.mean())
     ours_lengths = torch_lengths(game, EPISODES)
     assert z_score(ours_lengths, lengths) < 3, (game, ours_lengths.mean(), lengths.mean())

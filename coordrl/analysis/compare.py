@@ -254,7 +254,7 @@ def _cell(mean: float | None, std: float | None, digits: int) -> str:
 def markdown(rows: list[Row], summary: Aggregates | None, last: int) -> str:
     family = env_family(rows[0].env) if rows else "atari"
     toy = family == "toy"
-    digits = 3 if toy else 1
+    digits = {"toy": 3, "minatar": 2}.get(family, 1)  # MinAtar scores are often below 1
     final = f"final training {'success' if toy else 'score'} (last {last} episodes)"
     evaluation = "held-out success (eval)" if toy else "eval score"
     header = ["env", "algo", "arch", "runs", "steps", final, "per run"]
