@@ -9,7 +9,10 @@ Prints:
   - PPO training fps (rl-zoo3 Atari hyperparameters, ale backend): CoordConv over conv
     (target overhead <= 5%, i.e. a ratio >= 0.95);
   - coordrl's PPO (conv, ale backend) over plain SB3 PPO on make_atari_env with the same
-    hyperparameters (target >= 1.15x on a 2-core CPU, >= 2x on a GPU machine).
+    hyperparameters (target >= 1.15x on a 2-core CPU, >= 2x on a GPU machine);
+  - the on-device PPO and A2C over SB3's PPO and A2C, CoordConv, the shipped configs'
+    hyperparameters and env counts, both on ale-py's C++ env (target >= 1.0x on the CPU,
+    >= 3x on a GPU machine).
 Contenders run in interleaved rounds (order rotated each round) so machine noise hits them
 alike; each figure is the median over rounds.
 """
@@ -58,6 +61,46 @@ def learning(model, steps: int) -> Callable[[], int]:
     return run
 
 
+def trainer_learning(trainer, steps: int) -> Callable[[], int]:
+    """Go on training an on-device trainer for ``steps`` env steps (whole rollouts)."""
+
+    def run() -> int:
+        before = trainer.num_timesteps
+        trainer.learn(before + steps)
+        return trainer.num_timesteps - before
+
+    return run
+
+
+def on_device_against_sb3(
+    env_id: str, device: torch.device, rounds: int, steps: int, n_envs: dict[str, int] | None = None
+) -> dict[str, float]:
+    """Training steps/s of the on-device PPO and A2C and of SB3's, with CoordConv and the
+    shipped configs (``atari/ppo`` vs ``atari/device_ppo``...): same hyperparameters, env
+    count (``n_envs[algo]`` or the config's) and C++ env. Keys: "SB3 PPO", "on-device PPO"..."""
+    from coordrl.agents.trainers import make_trainer, preflight
+
+    contenders, closers = {}, []
+    for algo in ("ppo", "a2c"):
+        overrides = {"env": env_id, "seed": 0, "device": str(device), "arch": "coordconv"}
+        if n_envs and algo in n_envs:
+            overrides["n_envs"] = n_envs[algo]
+        sb3_config = load_config(find_config(f"atari/{algo}"), overrides)
+        ours = preflight(load_config(find_config(f"atari/device_{algo}"), overrides), "benchmark")
+        rollout = sb3_config.hyperparams["n_steps"] * sb3_config.n_envs
+        per_round = max(1, steps // rollout) * rollout
+        env = make_vec_env(env_id, sb3_config.n_envs, seed=0)
+        trainer = make_trainer(ours)
+        closers += [env, trainer]
+        name = algo.upper()
+        contenders[f"SB3 {name}"] = learning(build_algorithm(sb3_config, env, device), per_round)
+        contenders[f"on-device {name}"] = trainer_learning(trainer, per_round)
+    rates = interleaved_rates(contenders, rounds, "Atari training, on-device vs SB3")
+    for closer in closers:
+        closer.close()
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="Breakout")
@@ -65,6 +108,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--env-steps", type=int, default=8000, help="random steps per round")
     parser.add_argument("--ppo-steps", type=int, default=2048, help="PPO steps per round")
+    parser.add_argument(
+        "--train-steps", type=int, default=2048, help="steps per round, on-device vs SB3"
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     env_id = resolve_env_id(args.env)
@@ -116,6 +162,7 @@ def main() -> None:
     )
     for env in envs.values():
         env.close()
+    versus = on_device_against_sb3(env_id, device, args.rounds, args.train_steps)
 
     print("\nenv steps/s, random actions (median):")
     for label, rate in env_rates.items():
@@ -124,6 +171,9 @@ def main() -> None:
     print(f"  (the SB3 VecEnv wrapper keeps {kept:.0%} of the C++ env's own rate)")
     print("PPO training fps (median):")
     for label, rate in fps.items():
+        print(f"  {label:<28} {rate:10,.0f}")
+    print("training steps/s, CoordConv, shipped configs (median):")
+    for label, rate in versus.items():
         print(f"  {label:<28} {rate:10,.0f}")
     print("\nratios:")
     print(
@@ -139,6 +189,10 @@ def main() -> None:
         f"  PPO fps, coordrl (conv) / SB3 make_atari_env "
         f"{fps['coordrl PPO, conv'] / fps['SB3 PPO, make_atari_env']:.2f}  (target >= {target})"
     )
+    target = "3" if device.type == "cuda" else "1.0"
+    for name in ("PPO", "A2C"):
+        ratio = versus[f"on-device {name}"] / versus[f"SB3 {name}"]
+        print(f"  {name} training, on-device / SB3              {ratio:.2f}  (target >= {target})")
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def run_part(name: str, args: argparse.Namespace) -> None:
 def run_all(args: argparse.Namespace) -> dict:
     """Every part in turn, each in its own process with its share of what is left."""
     sys.path.insert(0, str(HERE))
-    from gpu_parts import PARTS, missing_feature
+    from gpu_parts import PARTS
 
     report = header(args.device)
     report["budget_s"] = args.budget_s
@@ -192,18 +192,7 @@ def run_all(args: argparse.Namespace) -> dict:
     names = args.parts or list(PARTS)
     for index, name in enumerate(names):
         started = time.monotonic()
-        reason = missing_feature(name)
-        if reason:
-            print(f"\n== {name}: skipped: {reason}", flush=True)
-            report["parts"][name] = {
-                "status": "skipped",
-                "reason": reason,
-                "rows": [],
-                "notes": [],
-                "seconds": 0.0,
-            }
-            continue
-        weights = [PARTS[n][0] for n in names[index:] if not missing_feature(n)]
+        weights = [PARTS[n][0] for n in names[index:]]
         share = (end - started) * PARTS[name][0] / sum(weights)
         print(f"\n== {name} ({share:.0f} s)", flush=True)
         with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,6 @@ rest with a recorded line when its share is spent. ``scale`` is ``full`` on a GP
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,12 +22,6 @@ from types import SimpleNamespace
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-
-# Parts that measure features other modules bring; skipped, with the reason, where absent.
-FEATURE_MODULES = {
-    "minatar": "coordrl.envs.minatar",
-    "atari-device": "coordrl.envs.atari_device",
-}
 
 
 @dataclass
@@ -323,21 +316,38 @@ def run_minatar(part: Part, device: torch.device, scale: str) -> None:
         part.row("5M-step A2C run at that rate", 5e6 / rate, "s", "<= 30 s", 5e6 / rate <= 30)
 
 
-def feature_part(name: str) -> Callable[[Part, torch.device, str], None]:
-    """A part for a feature that other modules bring: refuses to run where they are absent."""
+def run_atari_device(part: Part, device: torch.device, scale: str) -> None:
+    """The on-device PPO and A2C on Atari against SB3's (CoordConv, shipped configs, the same
+    env count each), at the configs' env counts and at 64 envs."""
+    from atari import on_device_against_sb3
 
-    def run(part: Part, device: torch.device, scale: str) -> None:
-        raise NotImplementedError(f"{name}: no measurement written for {FEATURE_MODULES[name]}")
-
-    return run
-
-
-def missing_feature(name: str) -> str | None:
-    """Why the part ``name`` cannot run here, or None."""
-    module = FEATURE_MODULES.get(name)
-    if module and importlib.util.find_spec(module) is None:
-        return f"{module} is not part of this coordrl yet"
-    return None
+    gpu = device.type == "cuda"
+    counts = (8, 64) if scale == "full" else (2,)
+    rounds, steps = (3, 8192) if scale == "full" else (1, 64)
+    for n in counts:
+        if not part.has_time(60 if scale == "full" else 5, f"Atari on-device vs SB3, {n} envs"):
+            return
+        envs = {"ppo": n, "a2c": n}
+        rates = on_device_against_sb3("ALE/Breakout-v5", device, rounds, steps, envs)
+        for label, rate in rates.items():
+            fast = gpu and label == "on-device PPO"
+            part.row(
+                f"Breakout, {n} envs, {label}, CoordConv",
+                rate,
+                "steps/s",
+                ">= 5,000/s" if fast else "",
+                rate >= 5000 if fast else None,
+            )
+        for name in ("PPO", "A2C"):
+            ratio = rates[f"on-device {name}"] / rates[f"SB3 {name}"]
+            target = 3.0 if gpu else 1.0
+            part.row(
+                f"Atari {name}, {n} envs: on-device / SB3",
+                ratio,
+                "x",
+                f">= {target:g}x",
+                ratio >= target,
+            )
 
 
 PARTS: dict[str, tuple[float, Callable[[Part, torch.device, str], None]]] = {
@@ -348,5 +358,5 @@ PARTS: dict[str, tuple[float, Callable[[Part, torch.device, str], None]]] = {
     "ppo": (2.0, run_ppo),
     "atari": (2.0, run_atari),
     "minatar": (1.5, run_minatar),
-    "atari-device": (1.0, feature_part("atari-device")),
+    "atari-device": (1.0, run_atari_device),
 }

@@ -44,9 +44,8 @@ def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     assert report["device_name"] == "cpu" and report["torch"] and report["budget_s"] == 90
     assert list(report["parts"]) == list(PARTS)
     statuses = {name: part["status"] for name, part in report["parts"].items()}
-    assert statuses["atari-device"] == "skipped", statuses
     assert all(s in ("ok", "cut short") for n, s in statuses.items() if n in gpu.CORE), statuses
-    assert report["parts"]["atari-device"]["reason"].startswith("coordrl.envs.atari_device is")
+    assert statuses["atari-device"] in ("ok", "cut short"), statuses
     rows = {row["measured"]: row for part in report["parts"].values() for row in part["rows"]}
     assert rows["tests marked cuda: failed"]["value"] == 0
     ratio = rows["CoordConv / conv fwd+bwd, fp32, eager"]
@@ -55,14 +54,14 @@ def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     assert rows["on-device PPO / SB3 PPO"]["value"] > 0
     assert rows["Atari PPO fps, CoordConv / conv on cpu"]["value"] > 0
     assert rows["MinAtar breakout, N=64, random actions"]["value"] > 0
+    if statuses["atari-device"] == "ok":
+        assert rows["Atari PPO, 2 envs: on-device / SB3"]["value"] > 0
+        assert rows["Atari A2C, 2 envs: on-device / SB3"]["target"] == ">= 1x"
     assert sum(p["seconds"] for p in report["parts"].values()) < 90 + 30  # one part's grace
     # the table printed last is the one --report prints from the saved JSON
     table = gpu_py("--report", str(out))
     assert table.returncode == 0 and table.stdout.strip() in done.stdout
-    assert (
-        "| atari-device | skipped: coordrl.envs.atari_device is not part of this coordrl yet"
-        in table.stdout
-    )
+    assert "| atari-device | " in table.stdout
 
 
 def test_a_wheelhouse_is_checked_for_what_this_machine_lacks(tmp_path):
