@@ -205,32 +205,63 @@ class DevicePPO:
 
     @torch.no_grad()
     def _collect(self) -> Episodes:
-        """One rollout of ``n_steps`` in every env; returns the episodes that ended in it."""
-        s, env, b, ends = self.settings, self.env, self.buffers, self.ends
+        """One rollout of ``n_steps`` in every env; returns the episodes that ended in it.
+
+        The env's groups are stepped in turn: while the env steps one group (``send``), the
+        network acts on the next, whose step it has received (``recv``). With one group this
+        is act, step, act, step."""
+        s, env = self.settings, self.env
         assert self._obs is not None
+        groups = env.groups
+        if len(groups) > 1:
+            self._obs = self._obs.clone()  # written group by group below
+        pending: dict[int, int] = {}  # group -> the rollout step it was sent for
         for t in range(s.n_steps):
-            head, value = self.model(self._obs)
-            dist = self.model.distribution(head)
-            action = dist.sample()  # a Box env clips it; the update scores the sample
-            b["obs"][t] = self._obs
-            b["actions"][t] = action
-            b["logprobs"][t] = dist.log_prob(action)
-            b["values"][t] = value
-            obs, reward, terminated, truncated, info = env.step(action)
-            if "final_obs" in info and truncated.any():  # bootstrap what the time limit cut
-                _, final_value = self.model(info["final_obs"])
-                reward = reward + s.gamma * final_value * truncated
-            b["rewards"][t] = reward
-            b["dones"][t] = (terminated | truncated).float()
-            ends["ended"][t] = info["_episode"]
-            ends["score"][t] = info["episode_return"]
-            ends["length"][t] = info["episode_length"]
-            if "success" in info:
-                ends["success"][t] = info["success"]
-            self._obs = obs
+            for index, envs in enumerate(groups):
+                if index in pending:
+                    self._receive(index, envs, pending.pop(index))
+                env.send(index, self._act(t, envs))
+                pending[index] = t
+                before = (index - 1) % len(groups)
+                if before in pending and before != index:
+                    self._receive(before, groups[before], pending.pop(before))
+        for index in list(pending):
+            self._receive(index, groups[index], pending.pop(index))
         _, next_value = self.model(self._obs)
         self._advantages(next_value)
         return self._ended_episodes()
+
+    def _act(self, t: int, envs: slice) -> torch.Tensor:
+        """Sample actions for ``envs`` at rollout step ``t``, recording what the update needs."""
+        b = self.buffers
+        obs = self._obs[envs]
+        head, value = self.model(obs)
+        dist = self.model.distribution(head)
+        action = dist.sample()  # a Box env clips it; the update scores the sample
+        b["obs"][t, envs] = obs
+        b["actions"][t, envs] = action
+        b["logprobs"][t, envs] = dist.log_prob(action)
+        b["values"][t, envs] = value
+        return action
+
+    def _receive(self, index: int, envs: slice, t: int) -> None:
+        """Record group ``index``'s step ``t`` (sent before) and keep its next observation."""
+        b, ends = self.buffers, self.ends
+        obs, reward, terminated, truncated, info = self.env.recv(index)
+        if "final_obs" in info and truncated.any():  # bootstrap what the time limit cut
+            _, final_value = self.model(info["final_obs"])
+            reward = reward + self.settings.gamma * final_value * truncated
+        b["rewards"][t, envs] = reward
+        b["dones"][t, envs] = (terminated | truncated).float()
+        ends["ended"][t, envs] = info["_episode"]
+        ends["score"][t, envs] = info["episode_return"]
+        ends["length"][t, envs] = info["episode_length"]
+        if "success" in info:
+            ends["success"][t, envs] = info["success"]
+        if len(obs) == self.env.num_envs:
+            self._obs = obs
+        else:
+            self._obs[envs] = obs
 
     def _ended_episodes(self) -> Episodes:
         """The rollout's finished episodes, on the host, in the order they ended."""

@@ -38,6 +38,15 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
                 f"{source}: n_steps x n_envs ({n_steps} x {config.n_envs}) must be a multiple "
                 f"of hyperparams.batch_size ({batch})"
             )
+    batch = config.env_batch_size
+    if batch is not None and config.algo not in DEVICE_ALGOS:
+        raise ConfigError(
+            f"{source}: env_batch_size: only for the on-device algos ({', '.join(DEVICE_ALGOS)})"
+        )
+    if batch is not None and config.n_envs % batch:
+        raise ConfigError(
+            f"{source}: env_batch_size ({batch}) must divide n_envs ({config.n_envs})"
+        )
     if config.algo == "dqn" and config.env_kwargs.get("action") == "xy":
         raise ConfigError(
             f"{source}: algo: dqn needs discrete actions: use env_kwargs.action=cells, or ppo / a2c"

@@ -12,7 +12,7 @@ Prints:
     hyperparameters (target >= 1.15x on a 2-core CPU, >= 2x on a GPU machine);
   - the on-device PPO and A2C over SB3's PPO and A2C, CoordConv, the shipped configs'
     hyperparameters and env counts, both on ale-py's C++ env (target >= 1.0x on the CPU,
-    >= 3x on a GPU machine).
+    >= 3x on a GPU machine), and with the envs in two emulator groups over one.
 Contenders run in interleaved rounds (order rotated each round) so machine noise hits them
 alike; each figure is the median over rounds.
 """
@@ -77,7 +77,9 @@ def on_device_against_sb3(
 ) -> dict[str, float]:
     """Training steps/s of the on-device PPO and A2C and of SB3's, with CoordConv and the
     shipped configs (``atari/ppo`` vs ``atari/device_ppo``...): same hyperparameters, env
-    count (``n_envs[algo]`` or the config's) and C++ env. Keys: "SB3 PPO", "on-device PPO"..."""
+    count (``n_envs[algo]`` or the config's) and C++ env; the on-device ones also with the
+    envs in two emulator groups (``env_batch_size``: half steps while the network acts on
+    the other half). Keys: "SB3 PPO", "on-device PPO", "on-device PPO, 2 groups"..."""
     from coordrl.agents.trainers import make_trainer, preflight
 
     contenders, closers = {}, []
@@ -91,10 +93,12 @@ def on_device_against_sb3(
         per_round = max(1, steps // rollout) * rollout
         env = make_vec_env(env_id, sb3_config.n_envs, seed=0)
         trainer = make_trainer(ours)
-        closers += [env, trainer]
+        halves = make_trainer(ours.replace(env_batch_size=ours.n_envs // 2))
+        closers += [env, trainer, halves]
         name = algo.upper()
         contenders[f"SB3 {name}"] = learning(build_algorithm(sb3_config, env, device), per_round)
         contenders[f"on-device {name}"] = trainer_learning(trainer, per_round)
+        contenders[f"on-device {name}, 2 groups"] = trainer_learning(halves, per_round)
     rates = interleaved_rates(contenders, rounds, "Atari training, on-device vs SB3")
     for closer in closers:
         closer.close()
@@ -193,6 +197,8 @@ def main() -> None:
     for name in ("PPO", "A2C"):
         ratio = versus[f"on-device {name}"] / versus[f"SB3 {name}"]
         print(f"  {name} training, on-device / SB3              {ratio:.2f}  (target >= {target})")
+        halves = versus[f"on-device {name}, 2 groups"] / versus[f"on-device {name}"]
+        print(f"  {name} training, 2 emulator groups / 1        {halves:.2f}")
 
 
 if __name__ == "__main__":

@@ -330,7 +330,7 @@ def run_atari_device(part: Part, device: torch.device, scale: str) -> None:
         envs = {"ppo": n, "a2c": n}
         rates = on_device_against_sb3("ALE/Breakout-v5", device, rounds, steps, envs)
         for label, rate in rates.items():
-            fast = gpu and label == "on-device PPO"
+            fast = gpu and label.startswith("on-device PPO")
             part.row(
                 f"Breakout, {n} envs, {label}, CoordConv",
                 rate,
@@ -339,6 +339,8 @@ def run_atari_device(part: Part, device: torch.device, scale: str) -> None:
                 rate >= 5000 if fast else None,
             )
         for name in ("PPO", "A2C"):
+            halves = rates[f"on-device {name}, 2 groups"] / rates[f"on-device {name}"]
+            part.row(f"Atari {name}, {n} envs: 2 emulator groups / 1", halves, "x")
             ratio = rates[f"on-device {name}"] / rates[f"SB3 {name}"]
             target = 3.0 if gpu else 1.0
             part.row(

@@ -192,6 +192,14 @@ RUN_FIELDS: dict[str, Field] = {
     "backend": Field("str", "ale", choices=("ale", "sb3"), help="Atari vector env backend"),
     "repeat_action_probability": _fraction(0.25),
     "noop_max": Field("int", 30, low=1),
+    "env_batch_size": Field(
+        "int",
+        None,
+        low=1,
+        nullable=True,
+        help="on-device Atari: envs per emulator group, stepped while the network acts on "
+        "another (a divisor of n_envs); null: all envs at once",
+    ),
     "checkpoint_every": _positive_int(100_000, "env steps between checkpoints"),
     "keep_checkpoints": _positive_int(2, "how many recent checkpoints to keep"),
     "hyperparams": Field("mapping", {}),
@@ -208,7 +216,12 @@ _ON_POLICY: dict[str, Field] = {
     "normalize_advantage": Field("bool"),
 }
 
-ATARI_ONLY: tuple[str, ...] = ("backend", "repeat_action_probability", "noop_max")
+ATARI_ONLY: tuple[str, ...] = (
+    "backend",
+    "repeat_action_probability",
+    "noop_max",
+    "env_batch_size",
+)
 
 
 TORCH_ENV_PREFIX = "coordrl/"  # coordrl's torch vector envs: the toy tasks and MinAtar
@@ -302,6 +315,7 @@ class RunConfig:
     backend: str
     repeat_action_probability: float
     noop_max: int
+    env_batch_size: int | None
     checkpoint_every: int
     keep_checkpoints: int
     hyperparams: Mapping[str, Any]

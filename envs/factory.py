@@ -124,6 +124,7 @@ def make_device_env(config: RunConfig, device: torch.device, *, num_envs: int | 
         device=device,
         repeat_action_probability=config.repeat_action_probability,
         noop_max=config.noop_max,
+        env_batch_size=config.env_batch_size,
     )
 
 

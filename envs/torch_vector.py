@@ -64,6 +64,22 @@ class TorchVectorEnv(VectorEnv):
 
     # -- the vector API ----------------------------------------------------------------
 
+    @property
+    def groups(self) -> tuple[slice, ...]:
+        """Env ranges a learner may step separately with :meth:`send` / :meth:`recv`, acting
+        on one while another steps. Here: one group, all envs (stepping is on the device)."""
+        return (slice(0, self.num_envs),)
+
+    def send(self, group: int, actions: torch.Tensor) -> None:
+        """Start a step of ``groups[group]``; here it runs at :meth:`recv`."""
+        self._sent = actions
+
+    def recv(
+        self, group: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Finish the step :meth:`send` started: :meth:`step`'s results."""
+        return self.step(self._sent)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[torch.Tensor, dict[str, Any]]:

@@ -61,8 +61,35 @@ def test_the_learner_gets_clipped_rewards_in_training_only(training):
     assert (rewards.max().item() > 1.0) == (not training)  # aliens are worth 5 to 30 points
 
 
+def test_groups_stepped_in_turn_play_the_games_of_one_env():
+    """Four envs as two groups of two, sent and received in turn (as a trainer overlaps
+    them), see exactly what one env of four sees for the same actions."""
+    whole = AtariTorchEnv("Breakout", 4)
+    halves = AtariTorchEnv("Breakout", 4, env_batch_size=2)
+    assert halves.groups == (slice(0, 2), slice(2, 4)) and whole.groups == (slice(0, 4),)
+    assert torch.equal(whole.reset(seed=3)[0], halves.reset(seed=3)[0])
+    rng = np.random.default_rng(0)
+    games = 0
+    for _ in range(400):
+        actions = torch.as_tensor(rng.integers(0, 4, 4))
+        expected = whole.step(actions)
+        halves.send(0, actions[:2])
+        halves.send(1, actions[2:])
+        first, second = halves.recv(0), halves.recv(1)
+        for i in range(4):
+            assert torch.equal(expected[i], torch.cat([first[i], second[i]]))
+        for key in ("episode_return", "episode_length", "_episode"):
+            assert torch.equal(expected[4][key], torch.cat([first[4][key], second[4][key]]))
+        games += int(expected[4]["_episode"].sum())
+    assert games > 0
+    whole.close()
+    halves.close()
+
+
 def test_bad_env_and_env_counts_are_refused():
     with pytest.raises(ValueError, match="unknown Atari env 'Breakot'"):
         AtariTorchEnv("Breakot", 2)
     with pytest.raises(ValueError, match="num_envs must be a positive integer"):
         AtariTorchEnv("Breakout", 0)
+    with pytest.raises(ValueError, match=r"env_batch_size must divide the number of envs \(8\)"):
+        AtariTorchEnv("Breakout", 8, env_batch_size=3)

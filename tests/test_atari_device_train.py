@@ -12,11 +12,14 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 import torch
+import yaml
 from atari_helpers import tiny_config, write_config
 from cli_helpers import run
 from devices import DEVICES
+from torch.distributions import Categorical
 
-from coordrl.agents.trainers import preflight, train
+from coordrl.agents.device_ppo import ActorCritic
+from coordrl.agents.trainers import make_trainer, preflight, train
 from coordrl.config import load_config, validate
 from coordrl.runs import TORCH_MODEL, list_checkpoints
 
@@ -90,6 +93,53 @@ def test_on_device_atari_run_resumes_after_sigkill_and_evaluates_with_a_video(tm
     video = video_dir / "episode-000.mp4"
     frames = imageio_ffmpeg.count_frames_and_secs(str(video))[0]
     assert frames == result["lengths"][0] + 1  # the first screen, then one per agent step
+
+
+class Greedy(Categorical):
+    def sample(self, sample_shape=torch.Size()):  # noqa: B008 (torch's own default)
+        return self.logits.argmax(-1)
+
+
+def test_a_rollout_over_two_emulator_groups_is_the_rollout_over_one(monkeypatch):
+    """Stepping half the envs while the network acts on the other half changes the order of
+    work, not the rollout (a greedy policy, so both consume no random numbers)."""
+    monkeypatch.setattr(
+        ActorCritic, "distribution", lambda self, head: Greedy(logits=head, validate_args=False)
+    )
+    hyper = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
+    config = tiny("device_ppo", n_envs=4, hyperparams=hyper)
+    one, two = make_trainer(config), make_trainer(config.replace(env_batch_size=2))
+    assert len(one.env.groups) == 1 and len(two.env.groups) == 2
+    for trainer in (one, two):
+        trainer._obs, _ = trainer.env.reset(seed=0)
+        trainer._collect()
+    for key in ("obs", "actions", "rewards", "dones"):
+        assert torch.equal(one.buffers[key], two.buffers[key]), key
+    for key in ("values", "logprobs", "advantages", "returns"):
+        torch.testing.assert_close(one.buffers[key], two.buffers[key], atol=1e-5, rtol=0)
+    assert torch.equal(one._obs, two._obs)
+    assert one.buffers["dones"].any(), "lost lives within 64 steps"
+    one.close()
+    two.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"env_batch_size": 3}, "env_batch_size (3) must divide n_envs (4)"),
+        ({"algo": "a2c", "env_batch_size": 2}, "env_batch_size: only for the on-device algos"),
+        ({"env": "coordrl/Point-v0", "env_batch_size": 2}, "env_batch_size: only for Atari"),
+    ],
+)
+def test_bad_emulator_groups_are_one_error_line(tmp_path, capsys, changes, expected):
+    changes = dict(changes)  # pytest shares the parameter's dict between runs
+    algo = changes.pop("algo", "device_a2c")
+    config = tiny_config(algo, n_envs=4, **changes)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, err = run(capsys, "train", "--config", str(path), "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "r").exists()
 
 
 def test_backend_sb3_is_refused_for_the_on_device_trainers(tmp_path, capsys):
