@@ -27,6 +27,7 @@ import numpy as np
 
 from coordrl.config import RunConfig, dump_config
 from coordrl.episodes import EpisodeLog, Episodes
+from coordrl.locks import hold
 from coordrl.runs import (
     CONFIG_FILE,
     EPISODES_CSV,
@@ -126,11 +127,19 @@ def train_run(
     *,
     resume: bool = False,
 ) -> TrainOutcome:
-    """Train (or go on training) until ``config.timesteps`` env steps, or a signal stops it."""
+    """Train (or go on training) until ``config.timesteps`` env steps, or a signal stops it.
+    The run directory's lock is held throughout: a second writer is refused."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with hold(run_dir):
+        return _train_held(config, run_dir, make_trainer, resume)
+
+
+def _train_held(
+    config: RunConfig, run_dir: Path, make_trainer: Callable[[], Trainer], resume: bool
+) -> TrainOutcome:
     if resume:
         _check_resumable(run_dir)
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
         dump_config(config, run_dir / CONFIG_FILE)
     trainer = make_trainer()
     try:

@@ -11,6 +11,8 @@ Every name a run directory holds is defined here and nowhere else::
     model.zip | model.pt        the final agent, once the run is finished
     eval/*.json                 what coordrl evaluate measured
     sweep.log, sweep-config.yaml  a sweep trial's output and requested config
+    .lock                       who trains the run now (see coordrl.locks); a sweep's out
+                                folder holds one while a sweep runs there
 
 and a supervised toy-task run (``coordrl toy train``) holds ``result.json`` and ``model.pt``.
 """
@@ -47,6 +49,7 @@ SWEEP_CONFIG = "sweep-config.yaml"  # the config a sweep asked a trial to be
 SWEEP_EVAL = "sweep.json"  # under eval/: the evaluation a sweep asked for
 SWEEP_TABLE = "sweep.csv"  # in a sweep's out: every trial's last status
 LEGACY_ROLLOUTS_CSV = "rollouts.csv"  # coordrl 0.1's per-rollout log of on-device runs
+LOCK_FILE = ".lock"  # the process working in a run directory or a sweep's out (coordrl.locks)
 TOY_RESULT = "result.json"  # a supervised toy-task run's (coordrl toy train) results
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 

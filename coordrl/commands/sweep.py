@@ -6,24 +6,36 @@ import argparse
 import os
 import sys
 from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coordrl.commands.common import UserError, positive_int, writable_dir
+
+if TYPE_CHECKING:
+    from coordrl.sweeps import Sweep
 
 INTERRUPTED = 130
 FAILED = 1
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from coordrl.agents.sweep import is_done, run_local, write_results
     from coordrl.agents.trainers import preflight
+    from coordrl.locks import hold
     from coordrl.shipped import find_config
     from coordrl.sweeps import load_sweep
 
     path = find_config(args.sweep, what="sweep file")
     sweep = load_sweep(path, check=preflight)
     writable_dir(sweep.out)
+    with hold(sweep.out, "a sweep"):  # one sweep at a time in an out folder
+        return _run(args, path, sweep)
+
+
+def _run(args: argparse.Namespace, path: Path, sweep: Sweep) -> int:
+    from tqdm import tqdm
+
+    from coordrl.agents.sweep import is_done, run_local, write_results
+
     if args.ray_address is not None:
         _connect_ray(args.ray_address or None)
     done = sum(is_done(trial, sweep.evaluate) for trial in sweep.trials)

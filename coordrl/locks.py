@@ -1,0 +1,104 @@
+"""One writer per run directory (or sweep): a lock file held while a process works in it.
+
+The lock names its holder (host, pid and the process's start time). It is removed on any
+exit Python sees; after a crash or SIGKILL it stays, and the next process finds its holder
+gone (same host, no such process, or the pid reused by a later process) and takes it over.
+A holder on another host cannot be checked from here: the message says how to release it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from coordrl.runs import LOCK_FILE, RunError
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux ``/proc``), else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def _me() -> dict[str, Any]:
+    pid = os.getpid()
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "start": _start_time(pid),
+        "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    """Whether the holder (on this host) still runs: its pid exists and, where the start
+    time is known, is the same process (not a later one given the same pid)."""
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    recorded = holder.get("start")
+    return recorded is None or _start_time(pid) in (None, recorded)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # gone meanwhile, or half-written by a process that died writing it
+    return holder if isinstance(holder, dict) else None
+
+
+def _create(path: Path) -> bool:
+    """Write our lock if there is none; False if there is one. The lock appears whole
+    (written aside, then hard-linked into place), so a reader never sees half of one."""
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    aside.write_text(json.dumps(_me()))
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        return False
+    finally:
+        aside.unlink(missing_ok=True)
+    return True
+
+
+@contextmanager
+def hold(folder: Path, what: str = "a training process") -> Iterator[None]:
+    """Hold ``folder``'s lock while the block runs; a live holder is a ``RunError`` naming it."""
+    path = folder / LOCK_FILE
+    for _ in range(3):  # a stale lock is removed, then raced for once more
+        if _create(path):
+            break
+        holder = _read(path)
+        here = holder is not None and holder.get("host") == socket.gethostname()
+        if holder is not None and (not here or _alive(holder)):
+            where = "" if here else f" on {holder.get('host')}"
+            hint = "wait for it or stop it" if here else f"if that process is gone, delete {path}"
+            raise RunError(
+                f"{folder} is in use by {what} (pid {holder.get('pid')}{where}, since "
+                f"{holder.get('since')}): {hint}"
+            )
+        path.unlink(missing_ok=True)  # its holder died without releasing it
+    else:
+        raise RunError(f"{folder}: could not take its lock ({path}); try again")
+    try:
+        yield
+    finally:
+        holder = _read(path)
+        if holder is not None and holder.get("pid") == os.getpid():
+            path.unlink(missing_ok=True)
