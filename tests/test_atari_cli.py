@@ -218,3 +218,18 @@ def test_train_py_is_the_same_command_without_a_traceback(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "error: unknown Atari env 'Breakot'; did you mean ALE/Breakout-v5? (104 ALE/*-v5 ids exist)"
     ]
+
+
+def test_resuming_a_finished_run_changes_nothing_unless_timesteps_extend_it(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", "ppo", timesteps=128)
+    run_dir = tmp_path / "run"
+    assert run(capsys, "train", "--config", str(config), "--run-dir", str(run_dir))[0] == 0
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    message = user_error(capsys, "train", "--resume", str(run_dir))
+    assert f"{run_dir} is finished (128 steps)" in message
+    assert f"coordrl train --resume {run_dir} --timesteps N, with N > 128" in message
+    assert user_error(capsys, "train", "--resume", str(run_dir), "--timesteps", "100")
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # untouched
+    code, out, err = run(capsys, "train", "--resume", str(run_dir), "--timesteps", "256")
+    assert code == 0, err
+    assert "done: 256 steps" in out

@@ -36,6 +36,21 @@ def default_run_dir(config) -> Path:
     return Path("runs") / ("toyrl" if family == "toy" else family) / run_name(config)
 
 
+def _refuse_finished(run_dir: Path, timesteps: int) -> None:
+    """``--resume`` of a finished run changes nothing unless ``--timesteps`` extends it."""
+    from coordrl.runs import is_finished, list_checkpoints
+
+    if not is_finished(run_dir):
+        return
+    checkpoints = list_checkpoints(run_dir)
+    done = checkpoints[-1][0] if checkpoints else timesteps
+    if timesteps <= done:
+        raise UserError(
+            f"{run_dir} is finished ({done:,} steps); to train it further: coordrl train "
+            f"--resume {run_dir} --timesteps N, with N > {done:,}"
+        )
+
+
 def _config(args: argparse.Namespace):
     """The run's config, checked in full, and whether it resumes a run."""
     from coordrl.agents.trainers import preflight
@@ -76,6 +91,7 @@ def train_command(args: argparse.Namespace) -> None:
     device = resolve_device(config.device)
     if args.resume is not None:
         run_dir = Path(args.resume)
+        _refuse_finished(run_dir, config.timesteps)
     else:
         run_dir = (
             Path(args.run_dir)
