@@ -233,3 +233,21 @@ def test_resuming_a_finished_run_changes_nothing_unless_timesteps_extend_it(tmp_
     code, out, err = run(capsys, "train", "--resume", str(run_dir), "--timesteps", "256")
     assert code == 0, err
     assert "done: 256 steps" in out
+
+
+def test_names_too_long_for_the_file_system_are_one_error_line(tmp_path, capsys):
+    long = tmp_path / ("x" * 300) / "run"
+    config = write_config(tmp_path / "c.yaml", "ppo", timesteps=64)
+    message = user_error(capsys, "train", "--config", str(config), "--run-dir", str(long))
+    assert "is 300 bytes long; this file system allows" in message
+    message = user_error(capsys, "toy", "train", "--out", str(long), "--epochs", "1")
+    assert "is 300 bytes long" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+@pytest.mark.parametrize("command", ["train --config", "sweep"])
+def test_a_binary_file_given_as_yaml_is_one_error_line_naming_it(tmp_path, capsys, command):
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    message = user_error(capsys, *command.split(), str(garbage))
+    assert f"{garbage}: not a YAML text file (byte 0x80 at offset 128 is not UTF-8)" in message

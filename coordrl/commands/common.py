@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -44,8 +45,34 @@ def positive_float(text: str) -> float:
     return value
 
 
+def fitting_path(path: Path) -> Path:
+    """``path`` if each of its names fits the file system (longer ones fail every call with
+    errno 36, even ``exists()``); else one error line."""
+    existing = next((p for p in (path, *path.parents) if _exists(p)), Path("."))
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for name in path.parts:
+        size = len(os.fsencode(name))
+        if size > limit:
+            raise UserError(
+                f"{path}: the name {name[:24]}... is {size} bytes long; this file system "
+                f"allows {limit} per name"
+            )
+    return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def writable_dir(path: Path) -> Path:
     """Create ``path`` if needed and check that files can be written there."""
+    fitting_path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".coordrl-write-test"

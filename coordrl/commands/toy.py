@@ -8,6 +8,7 @@ from pathlib import Path
 from coordrl.commands.common import (
     Parser,
     UserError,
+    fitting_path,
     positive_float,
     positive_int,
     writable_dir,
@@ -54,7 +55,7 @@ def toy_train(args: argparse.Namespace) -> None:
     default = Path("runs/toy") / f"{args.task}-{args.split}-{args.arch}-seed{args.seed}"
     from coordrl.runs import fresh_run_dir
 
-    out = writable_dir(fresh_run_dir(Path(args.out) if args.out else default))
+    out = writable_dir(fresh_run_dir(fitting_path(Path(args.out)) if args.out else default))
     result = train(config, out, dataset=dataset)
     print(result.summary())
     print(f"result: {out / 'result.json'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from coordrl.commands.common import UserError, positive_int, writable_dir
+from coordrl.commands.common import UserError, fitting_path, positive_int, writable_dir
 
 DEFAULT_CONFIG = "atari/ppo"  # a shipped config (coordrl configs)
 QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
@@ -94,7 +94,7 @@ def train_command(args: argparse.Namespace) -> None:
         _refuse_finished(run_dir, config.timesteps)
     else:
         run_dir = (
-            Path(args.run_dir)
+            fitting_path(Path(args.run_dir))
             if args.run_dir
             else fresh_run_dir(default_run_dir(config), CONFIG_FILE)
         )
