@@ -62,14 +62,11 @@ class EpisodeLog:
 
     def __init__(self, path: Path, resume_step: int | None = None) -> None:
         self.path = path
+        _ensure_header(path)
         if resume_step is not None:
             truncate_log(path, resume_step)
             _upgrade(path)
-        fresh = not path.exists()
         self._file: TextIO = path.open("a", newline="")
-        if fresh:
-            self._file.write(",".join(COLUMNS) + "\n")
-            self._file.flush()
 
     def write(self, episodes: Episodes, elapsed: float) -> None:
         """One row per episode, all stamped with ``elapsed`` (seconds of training so far)."""
@@ -100,6 +97,17 @@ class EpisodeLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ensure_header(path: Path) -> None:
+    """A log that starts with its header: a new one is created whole (header included, by a
+    rename), and one that a kill left empty or without its header is repaired."""
+    headers = (",".join(COLUMNS), ",".join(LEGACY_COLUMNS))
+    text = path.read_text() if path.exists() else ""
+    if text.split("\n", 1)[0].strip() in headers:
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(",".join(COLUMNS) + "\n" + text)
 
 
 def _upgrade(path: Path) -> None:

@@ -69,7 +69,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = path.with_name(path.name + ".tmp")
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -99,9 +101,28 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        for written in tmp.rglob("*"):
+            _fsync(written)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to the disk: what a rename publishes
+    then survives an OS crash or power loss, not only a killed process."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # nothing to flush (gone), or not openable here (e.g. Windows directories)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system without fsync on this kind of file
+    finally:
+        os.close(fd)
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -161,11 +182,16 @@ def load_newest_checkpoint(run_dir: str | Path, load: Callable[[Path], T]) -> tu
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
-    """Delete all but the ``keep`` most recent checkpoints, and any half-written one."""
+    """Delete all but the ``keep`` most recent checkpoints, and any half-written or
+    half-deleted one. Each goes out of the checkpoint names first (a rename), then is
+    deleted: a kill while deleting leaves a leftover that is never read, only cleaned."""
     for _, path in list_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(path, ignore_errors=True)
-    for partial in (Path(run_dir) / CHECKPOINTS).glob(".step_*.tmp"):
-        shutil.rmtree(partial, ignore_errors=True)
+        doomed = path.with_name(f".{path.name}.old")
+        os.replace(path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+    for pattern in (".step_*.tmp", ".step_*.old"):
+        for leftover in (Path(run_dir) / CHECKPOINTS).glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def truncate_log(path: str | Path, step: int) -> None:

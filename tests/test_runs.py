@@ -63,3 +63,51 @@ def test_checkpoints_are_whole_pruned_and_the_newest_readable_one_loads(tmp_path
     assert loaded == (20, 20)
     assert "skipping unreadable checkpoint" in capsys.readouterr().out
     assert load_newest_checkpoint(tmp_path / "none", lambda d: 1) is None
+
+
+def test_a_kill_while_pruning_leaves_no_half_deleted_checkpoint_to_load(tmp_path, monkeypatch):
+    import shutil
+
+    from coordrl.runs import list_checkpoints, write_checkpoint
+
+    for step in (10, 20):
+        write_checkpoint(tmp_path, step, 2, lambda d: [(d / n).write_text("whole") for n in "xy"])
+    real_rmtree = shutil.rmtree
+
+    def killed_half_way(path, *args, **kwargs):  # deletes one file of two, then dies
+        if "step_000000000010" not in path.name:  # the checkpoint being pruned
+            return real_rmtree(path, *args, **kwargs)
+        next(iter(sorted(path.iterdir()))).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        write_checkpoint(tmp_path, 30, 2, lambda d: [(d / n).write_text("whole") for n in "xy"])
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    # the checkpoint being pruned had left the step names first: none of them is damaged
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [20, 30]
+    assert all((p / "x").read_text() == "whole" for _, p in list_checkpoints(tmp_path))
+    write_checkpoint(tmp_path, 40, 2, lambda d: (d / "x").write_text("whole"))
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["step_000000000030", "step_000000000040"]  # the leftover is cleaned
+
+
+@pytest.mark.parametrize("left", ["empty", "rows without a header"])
+def test_an_episode_log_a_kill_left_without_its_header_is_repaired(tmp_path, left):
+    from coordrl.episodes import COLUMNS, EpisodeLog, Episodes, read_episodes
+
+    log = tmp_path / "episodes.csv"
+    log.write_text("" if left == "empty" else "100,0,3,50,,1.5\n")
+    with EpisodeLog(log, resume_step=100) as episodes:
+        episodes.write(Episodes.from_rows([(200, 1, 4.0, 60, None)]), 2.5)
+    lines = log.read_text().splitlines()
+    assert lines[0] == ",".join(COLUMNS)
+    assert read_episodes(log).step.tolist() == ([200] if left == "empty" else [100, 200])
+
+
+def test_a_new_episode_log_appears_with_its_header(tmp_path):
+    from coordrl.episodes import COLUMNS, EpisodeLog
+
+    log = tmp_path / "episodes.csv"
+    with EpisodeLog(log):
+        assert log.read_text() == ",".join(COLUMNS) + "\n"
