@@ -189,7 +189,8 @@ def run_trial(
 
 
 def write_results(sweep: Sweep, results: list[TrialResult]) -> Path:
-    """``<out>/sweep.csv``: each trial's last status, replaced as a whole each run."""
+    """``<out>/sweep.csv``: each trial's state, replaced as a whole each run. A trial this
+    run skipped because it was done is listed as finished (its state), saying so."""
     import csv
     import io
 
@@ -198,6 +199,8 @@ def write_results(sweep: Sweep, results: list[TrialResult]) -> Path:
     fields = [f.name for f in dataclasses.fields(TrialResult)]
     writer.writerow(fields)
     for row in results:
+        if row.status == "skipped":
+            row = dataclasses.replace(row, status="finished", message="done earlier: skipped")
         writer.writerow(dataclasses.astuple(row))
     path = sweep.out / SWEEP_TABLE
     with atomic_path(path) as tmp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -251,3 +252,28 @@ def test_a_binary_file_given_as_yaml_is_one_error_line_naming_it(tmp_path, capsy
     garbage.write_bytes(bytes(range(256)) * 4)
     message = user_error(capsys, *command.split(), str(garbage))
     assert f"{garbage}: not a YAML text file (byte 0x80 at offset 128 is not UTF-8)" in message
+
+
+def test_printed_commands_stay_copy_pasteable_for_a_run_dir_with_spaces(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", "ppo", timesteps=64)
+    run_dir = tmp_path / "my runs" / "it's one"
+    code, out, _ = run(capsys, "train", "--config", str(config), "--run-dir", str(run_dir))
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("evaluate: "))
+    command = shlex.split(line.removeprefix("evaluate: "))
+    assert command[:3] == ["coordrl", "evaluate", str(run_dir)]
+
+
+def test_an_interrupt_during_start_up_says_how_to_go_on(tmp_path, capsys, monkeypatch):
+    from coordrl.agents import trainers
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainers, "make_trainer", interrupted)
+    config = write_config(tmp_path / "c.yaml", "ppo", timesteps=64)
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--config", str(config), "--run-dir", str(run_dir))
+    assert code == 130
+    assert f"go on from the start (no checkpoint yet): coordrl train --resume {run_dir}" in err
+    assert not (run_dir / ".lock").exists()

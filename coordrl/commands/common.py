@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -43,6 +44,11 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def quoted(path: str | Path) -> str:
+    """``path`` as a shell reads it: printed commands stay copy-pasteable (spaces, quotes)."""
+    return shlex.quote(str(path))
 
 
 def fitting_path(path: Path) -> Path:

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coordrl.commands.common import UserError, positive_int, writable_dir
+from coordrl.commands.common import UserError, positive_int, quoted, writable_dir
 
 if TYPE_CHECKING:
     from coordrl.sweeps import Sweep
@@ -67,9 +67,11 @@ def _run(args: argparse.Namespace, path: Path, sweep: Sweep) -> int:
     counts = Counter(result.status for result in results)
     print(", ".join(f"{counts[s]} {s}" for s in ("finished", "skipped", "interrupted", "failed")))
     print(f"trials: {table}")
-    print(f"compare them: coordrl compare {sweep.out} --out {sweep.out / 'compare'}")
+    metric = " --metric eval" if sweep.evaluate is not None else ""
+    compare_dir = quoted(sweep.out / "compare")
+    print(f"compare them: coordrl compare {quoted(sweep.out)}{metric} --out {compare_dir}")
     if counts["interrupted"]:
-        print(f"interrupted: re-run `coordrl sweep {path}` to resume", file=sys.stderr)
+        print(f"interrupted: re-run `coordrl sweep {quoted(path)}` to resume", file=sys.stderr)
         return INTERRUPTED
     if counts["failed"]:
         print(f"{counts['failed']} trial(s) failed (see above and {table})", file=sys.stderr)

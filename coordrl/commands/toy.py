@@ -11,6 +11,7 @@ from coordrl.commands.common import (
     fitting_path,
     positive_float,
     positive_int,
+    quoted,
     writable_dir,
 )
 
@@ -59,7 +60,7 @@ def toy_train(args: argparse.Namespace) -> None:
     result = train(config, out, dataset=dataset)
     print(result.summary())
     print(f"result: {out / 'result.json'}")
-    print(f"TensorBoard: tensorboard --logdir {out}")
+    print(f"TensorBoard: tensorboard --logdir {quoted(out)}")
 
 
 def toy_table(args: argparse.Namespace) -> None:

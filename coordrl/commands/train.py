@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from coordrl.commands.common import UserError, fitting_path, positive_int, writable_dir
+from coordrl.commands.common import (
+    UserError,
+    fitting_path,
+    positive_int,
+    quoted,
+    writable_dir,
+)
 
 DEFAULT_CONFIG = "atari/ppo"  # a shipped config (coordrl configs)
 QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
@@ -47,7 +54,7 @@ def _refuse_finished(run_dir: Path, timesteps: int) -> None:
     if timesteps <= done:
         raise UserError(
             f"{run_dir} is finished ({done:,} steps); to train it further: coordrl train "
-            f"--resume {run_dir} --timesteps N, with N > {done:,}"
+            f"--resume {quoted(run_dir)} --timesteps N, with N > {done:,}"
         )
 
 
@@ -106,7 +113,16 @@ def train_command(args: argparse.Namespace) -> None:
         f"{verb} {config.algo.upper()} ({config.arch}) on {config.env} for {config.timesteps:,} "
         f"steps, {config.n_envs} envs, {device} -> {run_dir}"
     )
-    outcome = train(config, run_dir, resume=args.resume is not None)
+    try:
+        outcome = train(config, run_dir, resume=args.resume is not None)
+    except KeyboardInterrupt:  # before the lifecycle's own signal handling, or in its start-up
+        from coordrl.runs import list_checkpoints
+
+        if is_run_dir(run_dir):
+            saved = list_checkpoints(run_dir)
+            where = f"from step {saved[-1][0]:,}" if saved else "from the start (no checkpoint yet)"
+            print(f"go on {where}: coordrl train --resume {quoted(run_dir)}", file=sys.stderr)
+        raise
     score = (
         "" if outcome.recent_score is None else f", recent mean score {outcome.recent_score:.3g}"
     )
@@ -114,19 +130,22 @@ def train_command(args: argparse.Namespace) -> None:
         score += f", success {outcome.recent_success:.2f}"
     if not outcome.finished:
         print(
-            f"stopped at step {outcome.timesteps:,}{score}; go on: coordrl train --resume {run_dir}"
+            f"stopped at step {outcome.timesteps:,}{score}; go on: coordrl train --resume "
+            f"{quoted(run_dir)}"
         )
         return
     print(f"done: {outcome.timesteps:,} steps{score}")
     model = next(name for name in MODEL_FILES if (run_dir / name).is_file())
     print(f"run: {run_dir} ({model}, config.yaml, episodes.csv, checkpoints/)")
-    print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+    print(f"TensorBoard: tensorboard --logdir {quoted(run_dir.parent)}")
+    target = quoted(run_dir)
     if env_family(config.env) == "toy":
-        print(f"evaluate on held-out positions: coordrl evaluate {run_dir}")
+        print(f"evaluate on held-out positions: coordrl evaluate {target}")
     elif env_family(config.env) == "minatar":
-        print(f"evaluate: coordrl evaluate {run_dir} --episodes 100")
+        print(f"evaluate: coordrl evaluate {target} --episodes 100")
     else:
-        print(f"evaluate: coordrl evaluate {run_dir} --episodes 10 --video {run_dir / 'videos'}")
+        videos = quoted(run_dir / "videos")
+        print(f"evaluate: coordrl evaluate {target} --episodes 10 --video {videos}")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
