@@ -169,6 +169,9 @@ def _number(value: Any, kind: str) -> int | float:
     return float(value)
 
 
+MAX_TIMESTEPS = 10**18  # the step counters (episodes.csv, checkpoints) are 64-bit integers
+
+
 def _positive_int(default: Any = _REQUIRED, help: str = "") -> Field:
     return Field("int", default, low=1, help=help)
 
@@ -185,7 +188,9 @@ RUN_FIELDS: dict[str, Field] = {
     "network": Field("str", "nature", choices=NETWORKS, help="NatureCNN, or MinAtar's network"),
     "coord_layers": Field("str", "first", choices=("first", "all"), help="CoordConv layers"),
     "with_r": Field("bool", False, help="add the radius channel to the CoordConv layers"),
-    "timesteps": _positive_int(10_000_000, "env steps in total, over all envs"),
+    "timesteps": Field(
+        "int", 10_000_000, low=1, high=MAX_TIMESTEPS, help="env steps in total, over all envs"
+    ),
     "n_envs": _positive_int(8, "parallel envs"),
     "seed": Field("int", 0, low=0),
     "device": Field("str", "auto", help="auto, cpu, cuda or cuda:N"),

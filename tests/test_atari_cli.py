@@ -141,7 +141,9 @@ def test_missing_or_corrupt_models_are_refused(trained_run, tmp_path, capsys):
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     (copy / "model.zip").write_bytes(b"garbage")
+    shutil.rmtree(copy / "eval", ignore_errors=True)
     assert "cannot load" in user_error(capsys, "evaluate", str(copy))
+    assert not (copy / "eval").exists()  # no empty folder left behind
     assert "not a run directory" in user_error(capsys, "evaluate", str(tmp_path))
 
 

@@ -55,6 +55,10 @@ def problem(raw, source="cfg.yaml") -> str:
     return message
 
 
+def test_timesteps_beyond_the_64_bit_step_counters_are_refused():
+    assert "timesteps: must be <= 1e+18, got 1e+30" in problem({"algo": "ppo", "timesteps": 10**30})
+
+
 def test_unknown_key_suggests_the_closest():
     assert "n_env: unknown key (did you mean n_envs?)" in problem({"algo": "ppo", "n_env": 4})
     message = problem({"algo": "ppo", "hyperparams": {"n_step": 64}})

@@ -43,7 +43,7 @@ def _fresh_file(folder: Path, model_path: Path) -> Path:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from coordrl.config import env_family, load_run_config
+    from coordrl.config import load_run_config
     from coordrl.device import resolve_device
     from coordrl.runs import EVAL_DIR
 
@@ -51,7 +51,18 @@ def evaluate_command(args: argparse.Namespace) -> None:
     config = load_run_config(run_dir)
     device = resolve_device(args.device)
     out = Path(args.out) if args.out else _fresh_file(run_dir / EVAL_DIR, model_path)
+    created = not out.parent.exists()
     writable_dir(out.parent)
+    try:
+        _evaluate(args, config, model_path, device, out)
+    finally:
+        if created and out.parent.is_dir() and not any(out.parent.iterdir()):
+            out.parent.rmdir()  # a failed evaluation leaves no empty folder behind
+
+
+def _evaluate(args: argparse.Namespace, config, model_path: Path, device, out: Path) -> None:
+    from coordrl.config import env_family
+
     family = env_family(config.env)
     if family != "atari" and (args.video is not None or args.env is not None):
         raise UserError(f"--video and --env apply to Atari runs; {family} runs play their own env")
