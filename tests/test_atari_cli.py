@@ -243,7 +243,7 @@ def test_names_too_long_for_the_file_system_are_one_error_line(tmp_path, capsys)
     config = write_config(tmp_path / "c.yaml", "ppo", timesteps=64)
     message = user_error(capsys, "train", "--config", str(config), "--run-dir", str(long))
     assert "is 300 bytes long; this file system allows" in message
-    message = user_error(capsys, "toy", "train", "--out", str(long), "--epochs", "1")
+    message = user_error(capsys, "toy", "train", "--run-dir", str(long), "--epochs", "1")
     assert "is 300 bytes long" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 

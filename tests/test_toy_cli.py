@@ -40,16 +40,18 @@ def test_toy_train_reports_and_never_overwrites_a_run(tmp_path):
         "1",
         "--device",
         "cpu",
-        "--out",
+        "--run-dir",
         "run",
     ]
     first, second = coordrl(*args, cwd=tmp_path), coordrl(*args, cwd=tmp_path)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.returncode == 0, first.stderr
     assert "72,850 parameters" in first.stdout and "test pixel_error" in first.stdout
     assert "tensorboard --logdir run\n" in first.stdout
-    assert "tensorboard --logdir run-2\n" in second.stdout
+    # a run directory named twice is refused, as coordrl train --run-dir refuses it
+    assert second.returncode == 2, second.stderr
+    assert second.stderr == "error: run already holds a run: pick another --run-dir\n"
     assert (tmp_path / "run" / "result.json").exists()
-    assert (tmp_path / "run-2" / "result.json").exists()
+    assert not (tmp_path / "run-2").exists() and (tmp_path / "run" / "result.json").exists()
 
 
 def test_toy_train_reads_an_official_hdf5_file(tmp_path):
@@ -65,7 +67,7 @@ def test_toy_train_reads_an_official_hdf5_file(tmp_path):
         "cpu",
         "--data",
         str(tmp_path / "rectangle_4_quadrant.h5"),
-        "--out",
+        "--run-dir",
         "r",
         cwd=tmp_path,
     )
@@ -83,7 +85,7 @@ def test_toy_train_reads_an_official_hdf5_file(tmp_path):
         (["toy", "train", "--device", "banana"], "unknown device 'banana'"),
         (["toy", "train", "--data", "missing.h5"], "no such data file: missing.h5"),
         (["toy", "table", "--seeds", "0"], "expected a positive integer, got 0"),
-        (["toy", "train", "--out", "blocker/run"], "cannot write to blocker/run"),
+        (["toy", "train", "--run-dir", "blocker/run"], "cannot write to blocker/run"),
         (["toy", "data", "--out", "blocker/data"], "cannot write to blocker/data"),
     ],
 )

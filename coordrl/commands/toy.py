@@ -54,9 +54,15 @@ def toy_train(args: argparse.Namespace) -> None:
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read {args.data}: {exc}") from None
     default = Path("runs/toy") / f"{args.task}-{args.split}-{args.arch}-seed{args.seed}"
-    from coordrl.runs import fresh_run_dir
+    from coordrl.runs import TOY_RESULT, fresh_run_dir
 
-    out = writable_dir(fresh_run_dir(fitting_path(Path(args.out)) if args.out else default))
+    if args.run_dir is None:
+        out = fresh_run_dir(default)  # runs/toy/..., -2, -3... as coordrl train names runs
+    else:
+        out = fitting_path(Path(args.run_dir))
+        if (out / TOY_RESULT).exists():
+            raise UserError(f"{out} already holds a run: pick another --run-dir")
+    writable_dir(out)
     result = train(config, out, dataset=dataset)
     print(result.summary())
     print(f"result: {out / 'result.json'}")
@@ -120,8 +126,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--data", help="an HDF5 file in the official layout (default: generate)")
     train.add_argument(
-        "--out", help="run directory (default: runs/toy/<task>-<split>-<arch>-seed<seed>)"
+        "--run-dir",
+        help="run directory, refused if it holds a run (default: "
+        "runs/toy/<task>-<split>-<arch>-seed<seed>, -2, -3... if taken)",
     )
+    train.add_argument("--out", dest="run_dir", help=argparse.SUPPRESS)  # its name until 0.2
     train.set_defaults(func=toy_train)
 
     table = toy_sub.add_parser("table", help="every task x split x arch: table and figures")
