@@ -54,6 +54,10 @@ def algorithm_kwargs(config: RunConfig) -> dict[str, Any]:
     for key in SCHEDULED:
         if hyper.get(key) is not None:
             hyper[key] = schedule(hyper[key])
+    if hyper.get("optimize_memory_usage"):
+        # SB3's buffer cannot share next observations and also keep time-limit flags: a
+        # game cut by the frame cap is then learned as if it had ended (rare on Atari)
+        hyper["replay_buffer_kwargs"] = {"handle_timeout_termination": False}
     return {"policy_kwargs": policy_kwargs, **hyper}
 
 

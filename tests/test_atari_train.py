@@ -209,6 +209,15 @@ def test_dqn_resume_keeps_the_replay_buffer(tmp_path):
     assert outcome.finished and outcome.timesteps == 300
 
 
+def test_dqn_trains_with_the_memory_saving_buffer(tmp_path):
+    hyper = {**tiny_config("dqn")["hyperparams"], "optimize_memory_usage": True}
+    outcome = train(tiny("dqn", timesteps=200, hyperparams=hyper), tmp_path / "run")
+    assert outcome.finished and outcome.timesteps == 200
+    trainer, _ = restore(tiny("dqn", timesteps=200, hyperparams=hyper), tmp_path / "run")
+    assert trainer.model.replay_buffer.optimize_memory_usage
+    trainer.close()
+
+
 def test_checkpoints_are_pruned_to_keep(tmp_path):
     config = tiny("ppo", timesteps=320, checkpoint_every=64)
     train(config, tmp_path / "run")
