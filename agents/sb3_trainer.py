@@ -111,7 +111,11 @@ class SB3Trainer:
 
     def load_state(self, folder: Path) -> None:
         model = load_algorithm(self.config.algo, folder / SB3_MODEL, self.env, self.device)
-        if isinstance(model, OffPolicyAlgorithm) and (folder / REPLAY_BUFFER).exists():
+        if isinstance(model, OffPolicyAlgorithm):
+            if not (folder / REPLAY_BUFFER).exists():  # skipped for an older checkpoint
+                raise FileNotFoundError(
+                    f"no {REPLAY_BUFFER}: {self.config.algo} would go on with an empty buffer"
+                )
             model.load_replay_buffer(folder / REPLAY_BUFFER)
         # fresh games and action samples from here on, not a replay of the first ones
         model.set_random_seed(self.config.seed + model.num_timesteps)

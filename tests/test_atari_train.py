@@ -209,6 +209,17 @@ def test_dqn_resume_keeps_the_replay_buffer(tmp_path):
     assert outcome.finished and outcome.timesteps == 300
 
 
+def test_a_dqn_checkpoint_without_its_replay_buffer_is_skipped_saying_so(tmp_path, capsys):
+    config = tiny("dqn", timesteps=192, checkpoint_every=64)
+    train(config, tmp_path / "run")
+    (older, _), (_, newest) = list_checkpoints(tmp_path / "run")[-2:]
+    (newest / "replay_buffer.pkl").unlink()
+    trainer, step = restore(config, tmp_path / "run")
+    trainer.close()
+    assert step == older and trainer.model.replay_buffer.size() == older
+    assert "no replay_buffer.pkl: dqn would go on with an empty buffer" in capsys.readouterr().out
+
+
 def test_dqn_trains_with_the_memory_saving_buffer(tmp_path):
     hyper = {**tiny_config("dqn")["hyperparams"], "optimize_memory_usage": True}
     outcome = train(tiny("dqn", timesteps=200, hyperparams=hyper), tmp_path / "run")
