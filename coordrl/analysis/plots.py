@@ -100,10 +100,11 @@ def plot_aggregates(summary: Aggregates, path: Path) -> Path:
             metric_names=list(METRICS),
             algorithms=labels,
             colors={a: _colour(a) or "tab:gray" for a in labels},
-            xlabel=summary.scale,
+            xlabel=f"{summary.scale} (bars: 95% stratified bootstrap CIs, lines: point estimates)",
             max_ticks=3,
             subfigure_width=4.2,
-            xlabel_y_coordinate=-0.45,
+            row_height=0.5,
+            xlabel_y_coordinate=-0.5 - 0.15 * (4 - min(len(labels), 4)),  # below the ticks
         )
     return _save(fig, path)
 
@@ -143,4 +144,5 @@ def plot_improvement(summary: Aggregates, path: Path) -> Path:
             xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
         )
     ax.set_xlim(0, 1)
+    ax.set_title("bars: 95% stratified bootstrap CIs", fontsize="small")
     return _save(fig, path)
