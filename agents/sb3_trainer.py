@@ -9,6 +9,7 @@ per second come from the lifecycle, for every trainer alike.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,10 @@ class _SharedTensorBoard(TensorBoardOutputFormat):
         self._is_closed = True
 
 
+class _Stopped(Exception):
+    """Raised by the callback to leave ``learn()`` on a rollout boundary."""
+
+
 class _Reporter(BaseCallback):
     """Collects finished episodes step by step; reports them after each update."""
 
@@ -63,6 +68,8 @@ class _Reporter(BaseCallback):
         if self._updated:
             self._flush()
         self._updated = True
+        if self._stop:  # stop between an update and the next rollout: no step goes untrained
+            raise _Stopped
 
     def _on_step(self) -> bool:
         for env_index, info in enumerate(self.locals["infos"]):
@@ -79,7 +86,7 @@ class _Reporter(BaseCallback):
         progress = Progress(self.num_timesteps, Episodes.from_rows(self._rows))
         self._rows = []
         if not self.report(progress):
-            self._stop = True  # ends learn() at the next step
+            self._stop = True  # ends learn() before the next rollout, or at the next step
 
 
 class SB3Trainer:
@@ -98,11 +105,12 @@ class SB3Trainer:
 
     def learn(self, total_steps: int, report: Report, writer: SummaryWriter) -> None:
         self.model.set_logger(Logger(None, [_SharedTensorBoard(writer)]))
-        self.model.learn(
-            total_steps - self.model.num_timesteps,
-            callback=_Reporter(report),
-            reset_num_timesteps=False,
-        )
+        with contextlib.suppress(_Stopped):
+            self.model.learn(
+                total_steps - self.model.num_timesteps,
+                callback=_Reporter(report),
+                reset_num_timesteps=False,
+            )
 
     def save_state(self, folder: Path) -> None:
         self.model.save(folder / SB3_MODEL)
