@@ -147,8 +147,11 @@ def train(
     history: list[dict[str, float]] = []
     seconds, to_perfect, best = 0.0, None, None
     label = f"{config.task}/{config.split}/{config.arch}"
-    bar = tqdm(range(config.epochs), desc=label, disable=not progress, leave=False)
-    for epoch in bar:
+    batches = -(-len(train_positions) // config.batch_size)  # per epoch
+    bar = tqdm(
+        total=config.epochs * batches, desc=label, unit="batch", disable=not progress, leave=False
+    )
+    for epoch in range(config.epochs):
         start = time.perf_counter()
         total_loss = 0.0
         order = torch.randperm(len(train_positions), generator=shuffle)
@@ -159,6 +162,7 @@ def train(
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(batch)
+            bar.update(1)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds += time.perf_counter() - start
