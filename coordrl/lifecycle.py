@@ -225,6 +225,8 @@ class _Session:
         self.last_step = progress.step
         if now - self.last_scalars[0] >= SCALARS_EVERY_S:
             self._scalars(now, progress.step)
+        if self.bar.total is not None and progress.step > self.bar.total:
+            self.bar.total = progress.step  # a last whole rollout past the total: still a bar
         self.bar.update(progress.step - self.bar.n)
         self.bar.set_postfix(_postfix(self.stats), refresh=False)
         if progress.step - self.last_checkpoint >= self.config.checkpoint_every:

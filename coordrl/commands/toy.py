@@ -140,7 +140,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--epochs-scale",
         type=positive_float,
         default=1.0,
-        help="multiply every task's epoch budget (default 1: ~30 min on 2 cores)",
+        help="multiply every task's epoch budget (default 1: ~45 min on 2 cores)",
     )
     table.add_argument("--device", default="cpu")
     table.add_argument("--out", default="results/toy")
