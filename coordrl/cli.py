@@ -25,8 +25,8 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         code = args.func(args)  # None: success; a sweep returns 1 or 130 for failed trials
     except CoordRLError as exc:
         print(f"error: {'; '.join(str(exc).strip().splitlines())}", file=sys.stderr)

@@ -132,3 +132,24 @@ def test_own_folders_named_envs_and_agents_do_not_shadow_ours(tmp_path, module):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == module
+
+
+def test_the_command_starts_without_importing_torch():
+    """Ctrl-C in the first seconds lands in main's handler, not in a traceback mid-import."""
+    import subprocess
+    import sys
+
+    code = "import sys, coordrl.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_interrupt_while_parsing_is_one_line_and_exit_130(capsys, monkeypatch):
+    from coordrl import cli
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.Parser, "parse_args", interrupted)
+    assert cli.main(["configs"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
