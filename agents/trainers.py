@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from coordrl.config import ConfigError, RunConfig, is_torch_env, is_toy_env
@@ -61,7 +62,46 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
         except ValueError as exc:
             key = "env_kwargs" if is_toy_env(config.env) else "network"
             raise ConfigError(f"{source}: {key}: {exc}") from None
+    if config.algo == "dqn":
+        _check_replay_memory(config, source)
     return config
+
+
+SB3_DQN_BUFFER = 1_000_000  # SB3's default buffer_size
+
+
+def _check_replay_memory(config: RunConfig, source: str) -> None:
+    """A replay buffer this machine cannot hold is refused with both figures, before SB3
+    tries to allocate it (which ends in a traceback and a run directory without a run)."""
+    if is_torch_env(config.env):
+        space = make_torch_env(config, torch.device("cpu"), num_envs=1).single_observation_space
+        per_obs = int(np.prod(space.shape)) * space.dtype.itemsize
+    else:
+        from coordrl.envs.atari import FRAME_STACK, SCREEN_SIZE
+
+        per_obs = FRAME_STACK * SCREEN_SIZE * SCREEN_SIZE  # uint8 frames
+    shared = bool(config.hyperparams.get("optimize_memory_usage", False))
+    per_transition = per_obs * (1 if shared else 2)  # obs and next_obs, unless shared
+    size = int(config.hyperparams.get("buffer_size", SB3_DQN_BUFFER))
+    need, have = size * per_transition, available_memory()
+    if have is not None and need > have:
+        hint = "" if shared else "; optimize_memory_usage: true halves it"
+        raise ConfigError(
+            f"{source}: hyperparams.buffer_size: {size:,} transitions need "
+            f"{need / 2**30:,.1f} GiB of replay memory ({per_transition:,} bytes each{hint}); "
+            f"this machine has {have / 2**30:,.1f} GiB available"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux's MemAvailable), or None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def make_trainer(config: RunConfig) -> Trainer:

@@ -279,3 +279,19 @@ def test_an_interrupt_during_start_up_says_how_to_go_on(tmp_path, capsys, monkey
     assert code == 130
     assert f"go on from the start (no checkpoint yet): coordrl train --resume {run_dir}" in err
     assert not (run_dir / ".lock").exists()
+
+
+def test_a_replay_buffer_this_machine_cannot_hold_is_refused_before_any_file(
+    tmp_path, capsys, monkeypatch
+):
+    from coordrl.agents import trainers
+
+    monkeypatch.setattr(trainers, "available_memory", lambda: 2**30)  # 1 GiB free
+    config = write_config(tmp_path / "c.yaml", "dqn", hyperparams={"buffer_size": 100_000})
+    message = user_error(capsys, "train", "--config", str(config), "--run-dir", str(tmp_path / "r"))
+    assert "hyperparams.buffer_size: 100,000 transitions need 5.3 GiB of replay memory" in message
+    assert "(56,448 bytes each; optimize_memory_usage: true halves it)" in message
+    assert "this machine has 1.0 GiB available" in message
+    assert not (tmp_path / "r").exists()
+    small = write_config(tmp_path / "s.yaml", "dqn", timesteps=64)  # 1,000 transitions fit
+    assert run(capsys, "train", "--config", str(small), "--run-dir", str(tmp_path / "s"))[0] == 0
