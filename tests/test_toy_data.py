@@ -100,6 +100,16 @@ def test_hdf5_round_trip_in_the_official_layout(split, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))  # written atomically
 
 
+@pytest.mark.parametrize("split", ["uniform", "quadrant"])
+def test_a_files_split_is_read_off_its_positions_and_a_contradiction_refused(split, tmp_path):
+    other = {"uniform": "quadrant", "quadrant": "uniform"}[split]
+    path = write_h5(make_dataset(split), tmp_path / f"rectangle_4_{other}.h5")  # a lying name
+    assert read_h5(path).split == split
+    assert read_h5(path, split=split).split == split
+    with pytest.raises(ValueError, match=f"the {split} split, not {other}"):
+        read_h5(path, split=other)
+
+
 def test_reading_a_foreign_or_broken_file_is_refused(tmp_path):
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as f:

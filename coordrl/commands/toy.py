@@ -33,9 +33,18 @@ def toy_train(args: argparse.Namespace) -> None:
     from coordrl.toy.data import read_h5
     from coordrl.toy.train import ToyConfig, train
 
+    dataset = None
+    if args.data is not None:
+        if not Path(args.data).is_file():
+            raise UserError(f"no such data file: {args.data}")
+        try:
+            dataset = read_h5(args.data, split=args.split)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {args.data}: {exc}") from None
+    split = dataset.split if dataset is not None else args.split or "quadrant"
     config = ToyConfig(
         task=args.task,
-        split=args.split,
+        split=split,
         arch=args.arch,
         epochs=args.epochs,
         lr=args.lr,
@@ -45,15 +54,7 @@ def toy_train(args: argparse.Namespace) -> None:
         device=args.device,
     )
     config.validate()
-    dataset = None
-    if args.data is not None:
-        if not Path(args.data).is_file():
-            raise UserError(f"no such data file: {args.data}")
-        try:
-            dataset = read_h5(args.data, split=args.split)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {args.data}: {exc}") from None
-    default = Path("runs/toy") / f"{args.task}-{args.split}-{args.arch}-seed{args.seed}"
+    default = Path("runs/toy") / f"{args.task}-{split}-{args.arch}-seed{args.seed}"
     from coordrl.runs import TOY_RESULT, fresh_run_dir
 
     if args.run_dir is None:
@@ -116,7 +117,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     train = toy_sub.add_parser("train", help="train one conv or CoordConv model")
     train.add_argument("--task", choices=TASKS, default="classification")
-    train.add_argument("--split", choices=SPLITS, default="quadrant")
+    train.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="default: quadrant, or with --data the split its positions are (a contradiction "
+        "is refused)",
+    )
     train.add_argument("--arch", choices=ARCHS, default="coordconv")
     train.add_argument("--epochs", type=positive_int, default=10)
     train.add_argument("--lr", type=positive_float, default=0.01)

@@ -154,6 +154,8 @@ def read_h5(path: str | Path, split: str | None = None) -> ToyDataset:
 
     Only ``{train,val}_locations`` are needed; when ``*_imagegray`` is present it must
     match the squares those locations describe, so a foreign file is refused, not misread.
+    The split is read off the positions (:func:`split_of`); a ``split`` that contradicts
+    them is a ``ValueError``, so results are never recorded under the wrong split.
     """
     import h5py
 
@@ -174,5 +176,19 @@ def read_h5(path: str | Path, split: str | None = None) -> ToyDataset:
                 if gray.shape != expected.shape or not np.array_equal(gray, expected):
                     raise ValueError(f"{path}: '{gray_key}' does not show squares at the locations")
             parts[prefix] = positions
-        name = split or str(f.attrs.get("split", Path(path).stem))
-    return ToyDataset(name, train_positions=parts["train"], test_positions=parts["val"])
+    found = split_of(parts["train"], parts["val"])
+    if split is not None and split != found:
+        held_out = "is" if found == "quadrant" else "is not"
+        raise ValueError(
+            f"the quadrant x, y > 32 {held_out} its held-out test set: the {found} split, "
+            f"not {split}"
+        )
+    return ToyDataset(found, train_positions=parts["train"], test_positions=parts["val"])
+
+
+def split_of(train: torch.Tensor, test: torch.Tensor, canvas: int = CANVAS) -> Split:
+    """Which split a file's positions are: quadrant when its test set is exactly the
+    quadrant's positions (x, y > canvas // 2) and training has none of them, else uniform."""
+    in_test = test_mask("quadrant", test, canvas=canvas)
+    in_train = test_mask("quadrant", train, canvas=canvas)
+    return "quadrant" if bool(in_test.all()) and not bool(in_train.any()) else "uniform"
