@@ -82,6 +82,28 @@ def game_name(env_id: str) -> str:
     return gym.spec(resolve_env_id(env_id)).kwargs["game"]
 
 
+def cpp_vector_env(env_id: str, num_envs: int, **options: Any) -> Any:
+    """ale-py's C++ ``AtariVectorEnv`` under the protocol, playing whole games (no episodic
+    life, no clipping: :class:`~coordrl.envs.atari_games.GameTracker` does both) with
+    same-step autoreset; ``options``: ``num_threads``, ``repeat_action_probability``,
+    ``noop_max``."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    return AtariVectorEnv(
+        game_name(env_id),
+        num_envs,
+        max_num_frames_per_episode=MAX_EPISODE_FRAMES,
+        autoreset_mode="SameStep",
+        img_height=SCREEN_SIZE,
+        img_width=SCREEN_SIZE,
+        stack_num=FRAME_STACK,
+        frameskip=FRAME_SKIP,
+        reward_clipping=False,
+        episodic_life=False,
+        **options,
+    )
+
+
 class AleVecEnv(BatchedVecEnv):
     """ale-py's native ``AtariVectorEnv`` as an SB3 ``VecEnv`` that reports true game scores.
 
@@ -102,24 +124,14 @@ class AleVecEnv(BatchedVecEnv):
         noop_max: int = NOOP_MAX,
         num_threads: int = 0,
     ) -> None:
-        from ale_py.vector_env import AtariVectorEnv
-
         self.env_id = resolve_env_id(env_id)
         self.render_mode = None  # frames stay in C++; videos come from make_eval_env
-        self.env = AtariVectorEnv(
-            game_name(self.env_id),
+        self.env = cpp_vector_env(
+            self.env_id,
             num_envs,
             num_threads=num_threads,
             repeat_action_probability=repeat_action_probability,
-            max_num_frames_per_episode=MAX_EPISODE_FRAMES,
-            autoreset_mode="SameStep",
-            img_height=SCREEN_SIZE,
-            img_width=SCREEN_SIZE,
-            stack_num=FRAME_STACK,
-            frameskip=FRAME_SKIP,
             noop_max=noop_max,
-            reward_clipping=False,
-            episodic_life=False,
         )
         super().__init__(num_envs, self.env.single_observation_space, self.env.single_action_space)
         self.games = GameTracker(

@@ -22,16 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from coordrl.device import resolve_device
-from coordrl.envs.atari import (
-    FRAME_SKIP,
-    FRAME_STACK,
-    MAX_EPISODE_FRAMES,
-    NOOP_MAX,
-    SCREEN_SIZE,
-    STICKY_ACTIONS,
-    game_name,
-    resolve_env_id,
-)
+from coordrl.envs.atari import NOOP_MAX, STICKY_ACTIONS, cpp_vector_env, resolve_env_id
 from coordrl.envs.atari_games import GameTracker
 
 
@@ -39,23 +30,9 @@ class _Group:
     """One C++ vector env for a range of envs: its bookkeeping and staging buffer."""
 
     def __init__(self, owner: AtariTorchEnv, envs: slice, training: bool, **ale: Any) -> None:
-        from ale_py.vector_env import AtariVectorEnv
-
         self.owner, self.envs = owner, envs
         size = envs.stop - envs.start
-        self.env = AtariVectorEnv(
-            game_name(owner.env_id),
-            size,
-            max_num_frames_per_episode=MAX_EPISODE_FRAMES,
-            autoreset_mode="SameStep",
-            img_height=SCREEN_SIZE,
-            img_width=SCREEN_SIZE,
-            stack_num=FRAME_STACK,
-            frameskip=FRAME_SKIP,
-            reward_clipping=False,
-            episodic_life=False,
-            **ale,
-        )
+        self.env = cpp_vector_env(owner.env_id, size, **ale)
         self.games = GameTracker(size, terminal_on_life_loss=training, clip_rewards=training)
         self.host: torch.Tensor | None = None  # pinned staging frames, on a GPU only
         self.copied: torch.cuda.Event | None = None
