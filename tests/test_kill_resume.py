@@ -1,0 +1,100 @@
+"""SIGKILL at random moments, then ``--resume``: nothing lost, nothing doubled (slow).
+
+Each trainer family (SB3 on-policy, SB3 off-policy with its replay buffer, the on-device
+trainer) is killed several times at random points of its training, resumed each time, and
+must then reach exactly the requested steps with only whole checkpoints on disk, an
+``episodes.csv`` with its header and no repeated episode, and one TensorBoard curve.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from atari_helpers import write_config
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from coordrl.episodes import COLUMNS
+from coordrl.runs import LOCK_FILE, list_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+KILLS = 3
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def learning(run_dir: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """Wait until the run is past start-up (its events file exists); False if it ended."""
+    deadline = time.monotonic() + timeout
+    while not list(run_dir.glob("events.out.tfevents.*")):
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, "the run never started learning"
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("algo", "total", "overrides"),
+    [
+        ("ppo", 1024, {}),
+        ("dqn", 600, {}),
+        ("device_ppo", 1024, {}),
+    ],
+)
+def test_random_sigkills_then_resume_reach_exactly_the_total(tmp_path, algo, total, overrides):
+    rng = random.Random(f"{algo}-kills")
+    config = write_config(
+        tmp_path / "c.yaml",
+        algo,
+        timesteps=total,
+        checkpoint_every=64,
+        keep_checkpoints=2,
+        **overrides,
+    )
+    run_dir = tmp_path / "run"
+    proc = start("--config", str(config), "--run-dir", str(run_dir))
+    killed = 0
+    for _ in range(KILLS):
+        if learning(run_dir, proc):
+            time.sleep(rng.uniform(0.2, 2.5))  # anywhere: mid-rollout, mid-checkpoint, ...
+        if proc.poll() is not None:
+            break  # finished before this kill
+        proc.kill()
+        proc.wait()
+        killed += 1
+        proc = start("--resume", str(run_dir))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert f"done: {total:,} steps" in out, out
+    assert killed >= 2, "the run outpaced the kills: make it longer"
+
+    checkpoints = list_checkpoints(run_dir)
+    assert checkpoints[-1][0] == total
+    leftovers = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert leftovers == [] and not (run_dir / LOCK_FILE).exists()
+
+    with (run_dir / "episodes.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert tuple(rows[0]) == COLUMNS
+    keys = [(int(r[0]), int(r[1])) for r in rows[1:]]
+    assert len(keys) == len(set(keys)), "an episode logged twice"
+    assert [k[0] for k in keys] == sorted(k[0] for k in keys)
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("time/fps")]
+    assert steps == sorted(set(steps)), f"time/fps repeats or goes back: {steps}"
