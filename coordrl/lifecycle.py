@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import errno
 import json
 import time
 from collections.abc import Callable
@@ -287,7 +288,17 @@ def _checkpoint(trainer: Trainer, run_dir: Path, keep: int, elapsed: float) -> P
         trainer.save_state(folder)
         (folder / PROGRESS_FILE).write_text(json.dumps({"elapsed": round(elapsed, 3)}) + "\n")
 
-    return write_checkpoint(run_dir, trainer.num_timesteps, keep, write)
+    try:
+        return write_checkpoint(run_dir, trainer.num_timesteps, keep, write)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        saved = list_checkpoints(run_dir)
+        kept = f"the one at step {saved[-1][0]:,} is intact" if saved else "there is none before it"
+        raise RunError(
+            f"{run_dir}: the disk is full ({exc.strerror}) while writing the checkpoint at step "
+            f"{trainer.num_timesteps:,}; {kept}: free space, then coordrl train --resume {run_dir}"
+        ) from None
 
 
 def _postfix(stats: _Statistics) -> dict[str, str]:

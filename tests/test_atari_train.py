@@ -285,3 +285,37 @@ def test_a_run_written_by_coordrl_0_1_resumes_with_its_episode_log_upgraded(tmp_
     lines = log.read_text().splitlines()
     assert lines[0] == "step,env,score,length,success,time"
     assert [line.split(",") for line in lines[1 : 1 + len(rows)]] == rows  # kept, upgraded
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line_and_keeps_the_one_before(
+    tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    from cli_helpers import run
+
+    config = write_config(tmp_path / "c.yaml", "ppo", timesteps=512, checkpoint_every=128)
+    run_dir = tmp_path / "run"
+    real_save = SB3Trainer.save_state
+
+    def fills_the_disk(self, folder):
+        if self.num_timesteps >= 256:
+            (folder / "model.zip").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(self, folder)
+
+    monkeypatch.setattr(SB3Trainer, "save_state", fills_the_disk)
+    code, _, err = run(capsys, "train", "--config", str(config), "--run-dir", str(run_dir))
+    last = err.rstrip().splitlines()[-1]  # (the progress bar also writes to stderr)
+    assert code == 2 and err.count("error:") == 1 and last.startswith("error: "), err
+    assert (
+        "the disk is full (No space left on device) while writing the checkpoint at step 256"
+        in last
+    )
+    assert "the one at step 192 is intact" in err or "the one at step 128 is intact" in err, err
+    monkeypatch.setattr(SB3Trainer, "save_state", real_save)
+    step = list_checkpoints(run_dir)[-1][0]
+    trainer, loaded = restore(tiny("ppo", timesteps=512), run_dir)
+    trainer.close()
+    assert loaded == step < 256  # the previous checkpoint loads; no half one is listed
+    assert not (run_dir / ".lock").exists()
