@@ -49,24 +49,24 @@ class _Group:
     def recv(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         obs, rewards, terminated, truncated, info = self.env.recv()
         step = self.games.step(rewards, terminated, truncated, info["lives"])
-        small = self.owner._small
+        # the per-env figures cross to the device together: one transfer, not six
+        columns = (step.learner_rewards, step.terminated, step.truncated, step.game_over)
+        packed = np.stack([*columns, step.scores, step.lengths], axis=1, dtype=np.float64)
+        figures = torch.from_numpy(packed).to(self.owner.device)
+        reward, ended, cut, game_over, score, length = figures.unbind(1)
+        frames = self.to_device(obs)
         out: dict[str, Any] = {
-            "episode_return": small(step.scores, torch.float32),
-            "episode_length": small(step.lengths, torch.int64),
-            "_episode": small(step.game_over, torch.bool),
+            "episode_return": score.float(),
+            "episode_length": length.long(),
+            "_episode": game_over.bool(),
         }
-        if self.owner.final_obs:
-            final = obs.copy()
+        if self.owner.final_obs:  # where no game ended, the last frames are these frames
+            out["final_obs"] = frames
             if step.game_over.any():
+                final = obs.copy()
                 final[step.game_over] = info["final_obs"][step.game_over]
-            out["final_obs"] = torch.from_numpy(final).to(self.owner.device)
-        return (
-            self.to_device(obs),
-            small(step.learner_rewards, torch.float32),
-            small(step.terminated, torch.bool),
-            small(step.truncated, torch.bool),
-            out,
-        )
+                out["final_obs"] = torch.from_numpy(final).to(self.owner.device)
+        return frames, reward.float(), ended.bool(), cut.bool(), out
 
     def to_device(self, obs: np.ndarray) -> torch.Tensor:
         """Frames on the device. On a GPU: one copy into pinned memory (once the previous
@@ -177,9 +177,6 @@ class AtariTorchEnv(VectorEnv):
         )
         info = {key: torch.cat([part[4][key] for part in parts]) for key in parts[0][4]}
         return obs, rewards, terminated, truncated, info
-
-    def _small(self, values: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-        return torch.as_tensor(values).to(device=self.device, dtype=dtype)
 
     def close(self, **kwargs: Any) -> None:
         for group in self._groups:
