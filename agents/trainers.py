@@ -10,6 +10,7 @@ or ``device_ppo`` / ``device_a2c`` (:mod:`coordrl.agents.device_ppo`,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +53,7 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
         raise ConfigError(
             f"{source}: algo: dqn needs discrete actions: use env_kwargs.action=cells, or ppo / a2c"
         )
+    space = None  # a torch env's observation space, built once for the checks below
     if is_torch_env(config.env):
         from coordrl.extractors import extractor_spec
 
@@ -63,18 +65,18 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
             key = "env_kwargs" if is_toy_env(config.env) else "network"
             raise ConfigError(f"{source}: {key}: {exc}") from None
     if config.algo == "dqn":
-        _check_replay_memory(config, source)
+        _check_replay_memory(config, space, source)
     return config
 
 
 SB3_DQN_BUFFER = 1_000_000  # SB3's default buffer_size
 
 
-def _check_replay_memory(config: RunConfig, source: str) -> None:
+def _check_replay_memory(config: RunConfig, space: Any, source: str) -> None:
     """A replay buffer this machine cannot hold is refused with both figures, before SB3
-    tries to allocate it (which ends in a traceback and a run directory without a run)."""
-    if is_torch_env(config.env):
-        space = make_torch_env(config, torch.device("cpu"), num_envs=1).single_observation_space
+    tries to allocate it (which ends in a traceback and a run directory without a run).
+    ``space``: a torch env's observation space; None for Atari."""
+    if space is not None:
         per_obs = int(np.prod(space.shape)) * space.dtype.itemsize
     else:
         from coordrl.envs.atari import FRAME_STACK, SCREEN_SIZE

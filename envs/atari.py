@@ -104,6 +104,12 @@ def cpp_vector_env(env_id: str, num_envs: int, **options: Any) -> Any:
     )
 
 
+def cpp_seed(seed: int | None, num_envs: int) -> int | None:
+    """A seed the C++ env takes for all ``num_envs`` (it seeds env i with ``seed + i``, and
+    each must fit 32 bits); any integer a caller passes is folded into that range."""
+    return None if seed is None else seed % (2**31 - num_envs)
+
+
 class AleVecEnv(BatchedVecEnv):
     """ale-py's native ``AtariVectorEnv`` as an SB3 ``VecEnv`` that reports true game scores.
 
@@ -142,9 +148,7 @@ class AleVecEnv(BatchedVecEnv):
 
     def reset(self) -> VecEnvObs:
         seed = self._seeds[0] if self._seeds and self._seeds[0] is not None else None
-        if seed is not None:  # the C++ env takes 32-bit seeds: seed, seed + 1, ... per env
-            seed %= 2**31 - self.num_envs
-        obs, info = self.env.reset(seed=seed)
+        obs, info = self.env.reset(seed=cpp_seed(seed, self.num_envs))
         self._reset_seeds()
         self.games.reset(info["lives"])
         return obs

@@ -22,7 +22,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from coordrl.device import resolve_device
-from coordrl.envs.atari import NOOP_MAX, STICKY_ACTIONS, cpp_vector_env, resolve_env_id
+from coordrl.envs.atari import (
+    NOOP_MAX,
+    STICKY_ACTIONS,
+    cpp_seed,
+    cpp_vector_env,
+    resolve_env_id,
+)
 from coordrl.envs.atari_games import GameTracker
 
 
@@ -146,8 +152,7 @@ class AtariTorchEnv(VectorEnv):
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """New games in every env; ``seed`` seeds env i with ``seed + i`` (32-bit, as the C++
         env takes them)."""
-        if seed is not None:
-            seed %= 2**31 - self.num_envs
+        seed = cpp_seed(seed, self.num_envs)
         return torch.cat([group.reset(seed) for group in self._groups]), {}
 
     def send(self, group: int, actions: torch.Tensor) -> None:
