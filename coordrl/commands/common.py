@@ -69,6 +69,20 @@ def fitting_path(path: Path) -> Path:
     return path
 
 
+def new_run_dir(given: str | None, default: Path, marker: str, hint: str) -> Path:
+    """Where a new run goes: the directory the user named, refused if it holds a run (has
+    ``marker``), or ``default`` (``-2``, ``-3``... if taken). An existing run is never
+    written over."""
+    from coordrl.runs import fresh_run_dir
+
+    if given is None:
+        return fresh_run_dir(default, marker)
+    path = fitting_path(Path(given))
+    if (path / marker).exists():
+        raise UserError(f"{path} already holds a run: {hint}")
+    return path
+
+
 def _exists(path: Path) -> bool:
     try:
         return path.exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 from coordrl.commands.common import (
     Parser,
     UserError,
-    fitting_path,
+    new_run_dir,
     positive_float,
     positive_int,
     quoted,
@@ -55,15 +55,9 @@ def toy_train(args: argparse.Namespace) -> None:
     )
     config.validate()
     default = Path("runs/toy") / f"{args.task}-{split}-{args.arch}-seed{args.seed}"
-    from coordrl.runs import TOY_RESULT, fresh_run_dir
+    from coordrl.runs import TOY_RESULT
 
-    if args.run_dir is None:
-        out = fresh_run_dir(default)  # runs/toy/..., -2, -3... as coordrl train names runs
-    else:
-        out = fitting_path(Path(args.run_dir))
-        if (out / TOY_RESULT).exists():
-            raise UserError(f"{out} already holds a run: pick another --run-dir")
-    writable_dir(out)
+    out = writable_dir(new_run_dir(args.run_dir, default, TOY_RESULT, "pick another --run-dir"))
     result = train(config, out, dataset=dataset)
     print(result.summary())
     print(f"result: {out / 'result.json'}")

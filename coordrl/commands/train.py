@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coordrl.commands.common import (
     UserError,
-    fitting_path,
+    new_run_dir,
     positive_int,
     quoted,
     writable_dir,
@@ -92,7 +92,7 @@ def train_command(args: argparse.Namespace) -> None:
     from coordrl.agents.trainers import train
     from coordrl.config import env_family
     from coordrl.device import resolve_device
-    from coordrl.runs import CONFIG_FILE, MODEL_FILES, fresh_run_dir, is_run_dir
+    from coordrl.runs import CONFIG_FILE, MODEL_FILES, is_run_dir
 
     config = _config(args)
     device = resolve_device(config.device)
@@ -100,13 +100,8 @@ def train_command(args: argparse.Namespace) -> None:
         run_dir = Path(args.resume)
         _refuse_finished(run_dir, config.timesteps)
     else:
-        run_dir = (
-            fitting_path(Path(args.run_dir))
-            if args.run_dir
-            else fresh_run_dir(default_run_dir(config), CONFIG_FILE)
-        )
-        if is_run_dir(run_dir):
-            raise UserError(f"{run_dir} already holds a run: --resume it or pick another --run-dir")
+        hint = "--resume it or pick another --run-dir"
+        run_dir = new_run_dir(args.run_dir, default_run_dir(config), CONFIG_FILE, hint)
     writable_dir(run_dir)
     verb = "resuming" if args.resume else "training"
     print(
