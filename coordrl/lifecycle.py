@@ -19,6 +19,7 @@ import collections
 import dataclasses
 import errno
 import json
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -297,7 +298,8 @@ def _checkpoint(trainer: Trainer, run_dir: Path, keep: int, elapsed: float) -> P
         kept = f"the one at step {saved[-1][0]:,} is intact" if saved else "there is none before it"
         raise RunError(
             f"{run_dir}: the disk is full ({exc.strerror}) while writing the checkpoint at step "
-            f"{trainer.num_timesteps:,}; {kept}: free space, then coordrl train --resume {run_dir}"
+            f"{trainer.num_timesteps:,}; {kept}: free space, then coordrl train --resume "
+            f"{shlex.quote(str(run_dir))}"
         ) from None
 
 

@@ -45,6 +45,7 @@ class TorchVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._everyone = torch.ones(num_envs, dtype=torch.bool, device=self.device)
+        self._sent: torch.Tensor | None = None  # the actions send() left for recv()
 
     # -- what an env defines -----------------------------------------------------------
 
@@ -78,7 +79,9 @@ class TorchVectorEnv(VectorEnv):
         self, group: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Finish the step :meth:`send` started: :meth:`step`'s results."""
-        return self.step(self._sent)
+        assert self._sent is not None, "send() must come first"
+        actions, self._sent = self._sent, None
+        return self.step(actions)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
