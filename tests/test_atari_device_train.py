@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
@@ -17,13 +13,12 @@ from atari_helpers import tiny_config, write_config
 from cli_helpers import run
 from devices import DEVICES
 from torch.distributions import Categorical
+from training_process import start_training, wait_for_checkpoints
 
 from coordrl.agents.device_ppo import ActorCritic
 from coordrl.agents.trainers import make_trainer, preflight, train
 from coordrl.config import load_config, validate
 from coordrl.runs import TORCH_MODEL, list_checkpoints
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(algo: str, **overrides):
@@ -60,16 +55,8 @@ def test_on_device_atari_run_resumes_after_sigkill_and_evaluates_with_a_video(tm
         keep_checkpoints=50,
     )
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "--config", str(config), "--run-dir", run_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while len(list_checkpoints(run_dir)) < 2:
-        assert time.monotonic() < deadline and proc.poll() is None, "no checkpoint appeared"
-        time.sleep(0.2)
+    proc = start_training("--config", config, "--run-dir", run_dir)
+    wait_for_checkpoints(run_dir, 2, proc)
     proc.kill()
     proc.wait()
     killed_at = list_checkpoints(run_dir)[-1][0]

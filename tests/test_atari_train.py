@@ -16,6 +16,7 @@ import pytest
 from atari_helpers import tiny_config, write_config
 from devices import DEVICES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_process import start_training, wait_for_checkpoints, wait_until_learning
 
 from coordrl.agents.builders import ALGORITHMS, extractor_of
 from coordrl.agents.sb3_trainer import SB3Trainer
@@ -84,29 +85,12 @@ def test_episode_log_holds_true_scores(tmp_path):
     assert ep_rew  # the curve of the same true scores
 
 
-def run_train(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kwargs,
-    )
-
-
-def wait_for_checkpoints(run_dir: Path, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while len(list_checkpoints(run_dir)) < count:
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.2)
-
-
 def test_resume_after_sigkill_reaches_the_total_with_one_continuous_curve(tmp_path):
     config = write_config(
         tmp_path / "c.yaml", "ppo", timesteps=1536, checkpoint_every=128, keep_checkpoints=50
     )
     run_dir = tmp_path / "run"
-    proc = run_train("--config", str(config), "--run-dir", str(run_dir))
+    proc = start_training("--config", str(config), "--run-dir", str(run_dir))
     wait_for_checkpoints(run_dir, 3)
     time.sleep(0.5)  # killed somewhere between checkpoints, events already written
     proc.kill()
@@ -114,7 +98,7 @@ def test_resume_after_sigkill_reaches_the_total_with_one_continuous_curve(tmp_pa
     killed_at = list_checkpoints(run_dir)[-1][0]
     assert killed_at < 1536
 
-    resumed = run_train("--resume", str(run_dir))
+    resumed = start_training("--resume", str(run_dir))
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
     assert "done: 1,536 steps" in out
@@ -134,11 +118,8 @@ def test_resume_after_sigkill_reaches_the_total_with_one_continuous_curve(tmp_pa
 def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(tmp_path):
     config = write_config(tmp_path / "c.yaml", "ppo", timesteps=100_000, checkpoint_every=10**6)
     run_dir = tmp_path / "run"
-    proc = run_train("--config", str(config), "--run-dir", str(run_dir))
-    deadline = time.monotonic() + 120
-    while not list(run_dir.glob("events.out.tfevents.*")):  # past start-up, learning
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    proc = start_training("--config", str(config), "--run-dir", str(run_dir))
+    assert wait_until_learning(run_dir, proc)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)

@@ -10,40 +10,17 @@ from __future__ import annotations
 
 import csv
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from atari_helpers import write_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_process import start_training, wait_until_learning
 
 from coordrl.episodes import COLUMNS
 from coordrl.runs import LOCK_FILE, list_checkpoints
 
-ROOT = Path(__file__).resolve().parents[1]
 KILLS = 3
-
-
-def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def learning(run_dir: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
-    """Wait until the run is past start-up (its events file exists); False if it ended."""
-    deadline = time.monotonic() + timeout
-    while not list(run_dir.glob("events.out.tfevents.*")):
-        if proc.poll() is not None:
-            return False
-        assert time.monotonic() < deadline, "the run never started learning"
-        time.sleep(0.1)
-    return True
 
 
 @pytest.mark.slow
@@ -66,17 +43,17 @@ def test_random_sigkills_then_resume_reach_exactly_the_total(tmp_path, algo, tot
         **overrides,
     )
     run_dir = tmp_path / "run"
-    proc = start("--config", str(config), "--run-dir", str(run_dir))
+    proc = start_training("--config", config, "--run-dir", run_dir)
     killed = 0
     for _ in range(KILLS):
-        if learning(run_dir, proc):
+        if wait_until_learning(run_dir, proc):
             time.sleep(rng.uniform(0.2, 2.5))  # anywhere: mid-rollout, mid-checkpoint, ...
         if proc.poll() is not None:
             break  # finished before this kill
         proc.kill()
         proc.wait()
         killed += 1
-        proc = start("--resume", str(run_dir))
+        proc = start_training("--resume", run_dir)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert f"done: {total:,} steps" in out, out

@@ -6,18 +6,16 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from atari_helpers import write_config
 from cli_helpers import run
+from training_process import start_training, wait_until_learning
 
 from coordrl.locks import _start_time, hold
 from coordrl.runs import LOCK_FILE, RunError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -88,16 +86,8 @@ def test_resuming_a_run_another_process_trains_is_refused_and_loses_nothing(tmp_
     """The data-loss case: a second `--resume` while the first process trains."""
     config = write_config(tmp_path / "c.yaml", "ppo", timesteps=2048, checkpoint_every=10**6)
     run_dir = tmp_path / "run"
-    first = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "--config", str(config), "--run-dir", run_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not list(run_dir.glob("events.out.tfevents.*")):  # past start-up, learning
-        assert time.monotonic() < deadline and first.poll() is None, "the first run never started"
-        time.sleep(0.2)
+    first = start_training("--config", config, "--run-dir", run_dir)
+    assert wait_until_learning(run_dir, first), "the first run never started"
     code, _, err = run(capsys, "train", "--resume", str(run_dir))
     assert code == 2 and err.count("\n") == 1, err
     assert f"{run_dir} is in use by a training process (pid {first.pid}, since" in err

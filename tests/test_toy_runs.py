@@ -13,6 +13,7 @@ import pytest
 import yaml
 from cli_helpers import run
 from devices import DEVICES
+from training_process import start_training
 
 from coordrl.agents.trainers import preflight, train
 from coordrl.config import validate
@@ -60,19 +61,7 @@ def test_device_ppo_run_then_held_out_evaluation(tmp_path, capsys, device):
 def test_device_ppo_sigterm_then_resume(tmp_path, device):
     config = write(tmp_path / "c.yaml", timesteps=10**7, checkpoint_every=10**9, device=device)
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            "--config",
-            str(config),
-            "--run-dir",
-            str(run_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_training("--config", config, "--run-dir", run_dir)
     deadline = time.monotonic() + 120
     while (
         not (run_dir / "episodes.csv").exists()
