@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from tqdm import tqdm
 
@@ -66,8 +67,6 @@ class TorchAgent:
         self.device = next(network.parameters()).device
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, None]:
-        import torch
-
         with torch.no_grad():
             batch = torch.as_tensor(np.asarray(obs), device=self.device)[None]
             head, _ = self.network(batch)
