@@ -17,7 +17,9 @@ from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
+from coordrl.agents.replay import FrameReplayBuffer
 from coordrl.config import Linear, RunConfig, Schedule
+from coordrl.envs.factory import is_torch_env
 from coordrl.extractors import make_policy_kwargs
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "ppo": PPO, "dqn": DQN}
@@ -54,11 +56,21 @@ def algorithm_kwargs(config: RunConfig) -> dict[str, Any]:
     for key in SCHEDULED:
         if hyper.get(key) is not None:
             hyper[key] = schedule(hyper[key])
-    if hyper.get("optimize_memory_usage"):
+    hyper.pop("replay_buffer", None)
+    if config.algo == "dqn" and replay_buffer_kind(config) == "frames":
+        hyper["replay_buffer_class"] = FrameReplayBuffer
+    elif hyper.get("optimize_memory_usage"):
         # SB3's buffer cannot share next observations and also keep time-limit flags: a
         # game cut by the frame cap is then learned as if it had ended (rare on Atari)
         hyper["replay_buffer_kwargs"] = {"handle_timeout_termination": False}
     return {"policy_kwargs": policy_kwargs, **hyper}
+
+
+def replay_buffer_kind(config: RunConfig) -> str:
+    """A DQN's replay buffer: ``frames`` (each Atari frame stored once) unless the config
+    says ``sb3``; a toy env's observations are not frame stacks, so SB3's."""
+    default = "sb3" if is_torch_env(config.env) else "frames"
+    return config.hyperparams.get("replay_buffer", default)
 
 
 def build_algorithm(config: RunConfig, env: VecEnv, device: torch.device) -> BaseAlgorithm:

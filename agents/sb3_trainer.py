@@ -21,6 +21,8 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch.utils.tensorboard import SummaryWriter
 
 from coordrl.agents.builders import build_algorithm, load_algorithm
+from coordrl.agents.replay import FrameReplayBuffer
+from coordrl.agents.replay_store import ReplayStore
 from coordrl.config import RunConfig
 from coordrl.envs.factory import make_sb3_env
 from coordrl.episodes import Episodes
@@ -98,6 +100,7 @@ class SB3Trainer:
         self.config, self.device = config, device
         self.env = make_sb3_env(config, seed=config.seed)
         self.model: BaseAlgorithm = build_algorithm(config, self.env, device)
+        self.replay_store = ReplayStore()  # a frame replay buffer's segments, if it has one
 
     @property
     def num_timesteps(self) -> int:
@@ -114,12 +117,17 @@ class SB3Trainer:
 
     def save_state(self, folder: Path) -> None:
         self.model.save(folder / SB3_MODEL)
-        if isinstance(self.model, OffPolicyAlgorithm) and self.model.replay_buffer is not None:
+        buffer = getattr(self.model, "replay_buffer", None)
+        if isinstance(buffer, FrameReplayBuffer):
+            self.replay_store.save(buffer, folder)  # only what was added since the last one
+        elif buffer is not None:
             self.model.save_replay_buffer(folder / REPLAY_BUFFER)
 
     def load_state(self, folder: Path) -> None:
         model = load_algorithm(self.config.algo, folder / SB3_MODEL, self.env, self.device)
-        if isinstance(model, OffPolicyAlgorithm):
+        if isinstance(getattr(model, "replay_buffer", None), FrameReplayBuffer):
+            self.replay_store.load(model.replay_buffer, folder)
+        elif isinstance(model, OffPolicyAlgorithm):
             if not (folder / REPLAY_BUFFER).exists():  # skipped for an older checkpoint
                 raise FileNotFoundError(
                     f"no {REPLAY_BUFFER}: {self.config.algo} would go on with an empty buffer"

@@ -65,8 +65,26 @@ def preflight(config: RunConfig, source: str) -> RunConfig:
             key = "env_kwargs" if is_toy_env(config.env) else "network"
             raise ConfigError(f"{source}: {key}: {exc}") from None
     if config.algo == "dqn":
+        _check_replay_buffer(config, source)
         _check_replay_memory(config, space, source)
     return config
+
+
+def _check_replay_buffer(config: RunConfig, source: str) -> None:
+    """The frame buffer needs frame stacks, and has no use for SB3's memory option."""
+    from coordrl.agents.builders import replay_buffer_kind
+
+    kind = replay_buffer_kind(config)
+    if kind == "frames" and is_torch_env(config.env):
+        raise ConfigError(
+            f"{source}: hyperparams.replay_buffer: frames needs Atari's frame stacks; "
+            f"{config.env} gives other observations: use sb3"
+        )
+    if kind == "frames" and config.hyperparams.get("optimize_memory_usage"):
+        raise ConfigError(
+            f"{source}: hyperparams.optimize_memory_usage is for replay_buffer: sb3; the "
+            "default frames buffer stores each frame once already (1/8 of SB3's memory)"
+        )
 
 
 SB3_DQN_BUFFER = 1_000_000  # SB3's default buffer_size
@@ -76,18 +94,26 @@ def _check_replay_memory(config: RunConfig, space: Any, source: str) -> None:
     """A replay buffer this machine cannot hold is refused with both figures, before SB3
     tries to allocate it (which ends in a traceback and a run directory without a run).
     ``space``: a torch env's observation space; None for Atari."""
+    from coordrl.agents.builders import replay_buffer_kind
+    from coordrl.envs.atari import FRAME_STACK, SCREEN_SIZE
+
     if space is not None:
         per_obs = int(np.prod(space.shape)) * space.dtype.itemsize
     else:
-        from coordrl.envs.atari import FRAME_STACK, SCREEN_SIZE
-
         per_obs = FRAME_STACK * SCREEN_SIZE * SCREEN_SIZE  # uint8 frames
+    frames = replay_buffer_kind(config) == "frames"
     shared = bool(config.hyperparams.get("optimize_memory_usage", False))
-    per_transition = per_obs * (1 if shared else 2)  # obs and next_obs, unless shared
+    # the frame buffer: one frame per transition; SB3's: obs and next_obs, unless shared
+    per_transition = per_obs // FRAME_STACK if frames else per_obs * (1 if shared else 2)
     size = int(config.hyperparams.get("buffer_size", SB3_DQN_BUFFER))
     need, have = size * per_transition, available_memory()
     if have is not None and need > have:
-        hint = "" if shared else "; optimize_memory_usage: true halves it"
+        if frames or shared:
+            hint = ""
+        elif space is None:
+            hint = "; replay_buffer: frames needs 1/8 of it"
+        else:
+            hint = "; optimize_memory_usage: true halves it"
         raise ConfigError(
             f"{source}: hyperparams.buffer_size: {size:,} transitions need "
             f"{need / 2**30:,.1f} GiB of replay memory ({per_transition:,} bytes each{hint}); "

@@ -291,6 +291,8 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         "exploration_final_eps": _fraction(0.05),
         "max_grad_norm": Field("float", above=0.0),
         "optimize_memory_usage": Field("bool"),
+        # frames: coordrl's FrameReplayBuffer (each frame once; Atari's default); sb3: SB3's
+        "replay_buffer": Field("str", choices=("frames", "sb3")),
     },
     "device_ppo": {
         **_ON_POLICY,

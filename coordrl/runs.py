@@ -8,6 +8,9 @@ Every name a run directory holds is defined here and nowhere else::
     checkpoints/step_N/         the newest few checkpoints, each complete or absent:
         progress.json           the lifecycle's own state (wall time so far)
         model.zip, replay_buffer.pkl  (SB3 agents) or state.pt (on-device agents)
+        replay.json, replay_newest.npz  (Atari DQN) the replay segments it is rebuilt from
+    checkpoints/replay/adds_A_B_*/  the transitions added between A and B (Atari DQN),
+                                written once, deleted when no checkpoint names them
     model.zip | model.pt        the final agent, once the run is finished
     eval/*.json                 what coordrl evaluate measured
     sweep.log, sweep-config.yaml  a sweep trial's output and requested config
@@ -40,6 +43,9 @@ PROGRESS_FILE = "progress.json"  # in each checkpoint
 EVAL_DIR = "eval"
 SB3_MODEL = "model.zip"  # an SB3 agent (final model, and in each checkpoint)
 REPLAY_BUFFER = "replay_buffer.pkl"  # an off-policy SB3 agent's, in each checkpoint
+REPLAY_MANIFEST = "replay.json"  # in an Atari DQN checkpoint: the segments it needs
+REPLAY_NEWEST = "replay_newest.npz"  # ... and the newest transition's observations
+REPLAY_SEGMENTS = "replay"  # under checkpoints/: the frame replay buffer's segments
 TORCH_MODEL = "model.pt"  # an on-device agent's final weights
 TORCH_STATE = "state.pt"  # an on-device agent's checkpoint: weights, optimizer, counters
 MODEL_FILES = (SB3_MODEL, TORCH_MODEL)  # what a finished run holds, by trainer kind

@@ -287,11 +287,40 @@ def test_a_replay_buffer_this_machine_cannot_hold_is_refused_before_any_file(
     from coordrl.agents import trainers
 
     monkeypatch.setattr(trainers, "available_memory", lambda: 2**30)  # 1 GiB free
-    config = write_config(tmp_path / "c.yaml", "dqn", hyperparams={"buffer_size": 100_000})
+    sb3 = {"buffer_size": 100_000, "replay_buffer": "sb3"}
+    config = write_config(tmp_path / "c.yaml", "dqn", hyperparams=sb3)
     message = user_error(capsys, "train", "--config", str(config), "--run-dir", str(tmp_path / "r"))
     assert "hyperparams.buffer_size: 100,000 transitions need 5.3 GiB of replay memory" in message
-    assert "(56,448 bytes each; optimize_memory_usage: true halves it)" in message
+    assert "(56,448 bytes each; replay_buffer: frames needs 1/8 of it)" in message
     assert "this machine has 1.0 GiB available" in message
+    assert not (tmp_path / "r").exists()
+    # the default frame buffer holds 100k in 0.7 GiB, and SB3's own default 1M in 6.6 GiB
+    frames = write_config(tmp_path / "f.yaml", "dqn", hyperparams={"buffer_size": 1_000_000})
+    message = user_error(capsys, "train", "--config", str(frames), "--run-dir", str(tmp_path / "r"))
+    assert "1,000,000 transitions need 6.6 GiB of replay memory (7,056 bytes each);" in message
     assert not (tmp_path / "r").exists()
     small = write_config(tmp_path / "s.yaml", "dqn", timesteps=64)  # 1,000 transitions fit
     assert run(capsys, "train", "--config", str(small), "--run-dir", str(tmp_path / "s"))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"hyperparams": {"optimize_memory_usage": True}},
+            "hyperparams.optimize_memory_usage is for replay_buffer: sb3; the default frames "
+            "buffer stores each frame once already (1/8 of SB3's memory)",
+        ),
+        (
+            {"env": "coordrl/Point-v0", "hyperparams": {"replay_buffer": "frames"}},
+            "hyperparams.replay_buffer: frames needs Atari's frame stacks; "
+            "coordrl/Point-v0 gives other observations: use sb3",
+        ),
+        ({"hyperparams": {"replay_buffer": "ring"}}, "replay_buffer"),
+    ],
+)
+def test_replay_buffer_choices_that_cannot_work_are_refused(tmp_path, capsys, overrides, expected):
+    config = write_config(tmp_path / "c.yaml", "dqn", **overrides)
+    message = user_error(capsys, "train", "--config", str(config), "--run-dir", str(tmp_path / "r"))
+    assert expected in message
+    assert not (tmp_path / "r").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -12,13 +13,16 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from atari_helpers import tiny_config, write_config
 from devices import DEVICES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 from training_process import start_training, wait_for_checkpoints, wait_until_learning
 
 from coordrl.agents.builders import ALGORITHMS, extractor_of
+from coordrl.agents.replay import FrameReplayBuffer
 from coordrl.agents.sb3_trainer import SB3Trainer
 from coordrl.agents.trainers import preflight, train
 from coordrl.config import load_config, validate
@@ -67,8 +71,9 @@ def test_each_algorithm_and_arch_trains_into_a_run_directory(tmp_path, algo, arc
     assert type(extractor_of(model)) is {"conv": NatureCNN, "coordconv": CoordNatureCNN}[arch]
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert list_checkpoints(run_dir)[-1][0] == outcome.timesteps
-    if algo == "dqn":
-        assert (list_checkpoints(run_dir)[-1][1] / "replay_buffer.pkl").is_file()
+    if algo == "dqn":  # Atari's default: each frame stored once, checkpointed by segments
+        assert model.replay_buffer_class is FrameReplayBuffer
+        assert (list_checkpoints(run_dir)[-1][1] / "replay.json").is_file()
 
 
 def test_episode_log_holds_true_scores(tmp_path):
@@ -191,8 +196,64 @@ def test_dqn_resume_keeps_the_replay_buffer(tmp_path):
     assert outcome.finished and outcome.timesteps == 300
 
 
+def same_buffers(a: FrameReplayBuffer, b: FrameReplayBuffer) -> None:
+    """Every transition the two buffers hold is the same: stacks, actions, rewards, ends."""
+    assert (a.added, a.pos, a.full) == (b.added, b.pos, b.full)
+    filled = a.buffer_size if a.full else a.pos
+    adds = a.add_index(np.arange(filled))
+    envs = np.zeros(filled, np.int64)
+    for rebuild in ("observations_at", "next_observations_at"):
+        np.testing.assert_array_equal(
+            getattr(a, rebuild)(adds, envs), getattr(b, rebuild)(adds, envs)
+        )
+    for name in ("actions", "rewards", "dones", "timeouts"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_a_killed_dqn_run_resumes_with_exactly_the_buffer_its_checkpoint_saw(tmp_path):
+    """SIGKILL mid-run: the newest checkpoint's buffer equals, transition by transition, the
+    buffer of a run that was never interrupted, at the same step; --resume then finishes."""
+    hyper = {**tiny_config("dqn")["hyperparams"], "buffer_size": 150}  # wraps between checkpoints
+    path = write_config(
+        tmp_path / "c.yaml",
+        "dqn",
+        timesteps=2000,
+        checkpoint_every=64,
+        keep_checkpoints=1,
+        hyperparams=hyper,
+    )
+    run_dir = tmp_path / "run"
+    proc = start_training("--config", path, "--run-dir", run_dir)
+    wait_for_checkpoints(run_dir, 1, proc)
+    while list_checkpoints(run_dir)[-1][0] < 400:
+        assert proc.poll() is None
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    config = load_config(run_dir / "config.yaml")
+    restored, step = restore(config, run_dir)
+    restored.close()
+    uninterrupted = SB3Trainer(config, "cpu")
+    with SummaryWriter(str(tmp_path / "tb")) as writer:
+        # towards the same total (exploration decays over it), stopped at the same step
+        uninterrupted.learn(config.timesteps, lambda progress: progress.step < step, writer)
+    uninterrupted.close()
+    assert uninterrupted.num_timesteps == step
+    same_buffers(restored.model.replay_buffer, uninterrupted.model.replay_buffer)
+    # one checkpoint kept: the segments on disk are the ones it names, about one buffer
+    segments = {p.name for p in (run_dir / "checkpoints" / "replay").iterdir()}
+    named = set(
+        json.loads((list_checkpoints(run_dir)[-1][1] / "replay.json").read_text())["segments"]
+    )
+    assert named <= segments and len(segments - named) <= 1  # at most an unpruned older one
+    proc = start_training("--resume", run_dir)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "done: 2,000 steps" in out, out
+
+
 def test_a_dqn_checkpoint_without_its_replay_buffer_is_skipped_saying_so(tmp_path, capsys):
-    config = tiny("dqn", timesteps=192, checkpoint_every=64)
+    hyper = {**tiny_config("dqn")["hyperparams"], "replay_buffer": "sb3"}
+    config = tiny("dqn", timesteps=192, checkpoint_every=64, hyperparams=hyper)
     train(config, tmp_path / "run")
     (older, _), (_, newest) = list_checkpoints(tmp_path / "run")[-2:]
     (newest / "replay_buffer.pkl").unlink()
@@ -202,8 +263,12 @@ def test_a_dqn_checkpoint_without_its_replay_buffer_is_skipped_saying_so(tmp_pat
     assert "no replay_buffer.pkl: dqn would go on with an empty buffer" in capsys.readouterr().out
 
 
-def test_dqn_trains_with_the_memory_saving_buffer(tmp_path):
-    hyper = {**tiny_config("dqn")["hyperparams"], "optimize_memory_usage": True}
+def test_dqn_trains_with_sb3s_memory_saving_buffer(tmp_path):
+    hyper = {
+        **tiny_config("dqn")["hyperparams"],
+        "replay_buffer": "sb3",
+        "optimize_memory_usage": True,
+    }
     outcome = train(tiny("dqn", timesteps=200, hyperparams=hyper), tmp_path / "run")
     assert outcome.finished and outcome.timesteps == 200
     trainer, _ = restore(tiny("dqn", timesteps=200, hyperparams=hyper), tmp_path / "run")
