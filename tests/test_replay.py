@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +13,9 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from coordrl.agents.replay import FrameReplayBuffer
+from coordrl.agents.replay_store import ReplayStore
 from coordrl.envs.atari import make_vec_env
+from coordrl.runs import write_checkpoint
 
 try:
     from sb3_contrib import QRDQN
@@ -134,3 +139,99 @@ def test_optimize_memory_usage_is_refused():
             optimize_memory_usage=True,
             handle_timeout_termination=False,
         )
+
+
+def synthetic_adds(buffer: FrameReplayBuffer, count: int, rng: np.random.Generator) -> None:
+    """``count`` chained adds of random frames, episodes of 5-40 steps (zero-padded starts)."""
+    stack, shape = buffer.obs_shape[0], buffer.obs_shape[1:]
+    obs = getattr(buffer, "_test_obs", None)
+    if obs is None:
+        obs = np.zeros((1, *buffer.obs_shape), np.uint8)
+        obs[0, -1] = rng.integers(0, 255, shape)
+    for _ in range(count):
+        nxt = np.concatenate([obs[:, 1:], rng.integers(0, 255, (1, 1, *shape), np.uint8)], 1)
+        done = np.array([rng.random() < 0.08])
+        buffer.add(obs, nxt, rng.integers(0, 4, (1, 1)), rng.random(1), done, [{}])
+        if done[0]:
+            obs = np.zeros_like(obs)
+            obs[0, -1] = rng.integers(0, 255, shape)
+        else:
+            obs = nxt
+    assert stack == obs.shape[1]
+    buffer._test_obs = obs
+
+
+def frame_buffer(size: int = 100) -> FrameReplayBuffer:
+    space = spaces.Box(0, 255, (4, 6, 6), np.uint8)
+    return FrameReplayBuffer(size, space, spaces.Discrete(4), device="cpu")
+
+
+def same_contents(a: FrameReplayBuffer, b: FrameReplayBuffer) -> None:
+    assert (a.added, a.pos, a.full) == (b.added, b.pos, b.full)
+    filled = a.buffer_size if a.full else a.pos
+    adds, envs = a.add_index(np.arange(filled)), np.zeros(filled, np.int64)
+    np.testing.assert_array_equal(a.observations_at(adds, envs), b.observations_at(adds, envs))
+    np.testing.assert_array_equal(
+        a.next_observations_at(adds, envs), b.next_observations_at(adds, envs)
+    )
+    for name in ("actions", "rewards", "dones", "timeouts"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def checkpoint(store: ReplayStore, buffer: FrameReplayBuffer, run_dir, keep: int = 1):
+    return write_checkpoint(run_dir, buffer.added, keep, lambda tmp: store.save(buffer, tmp))
+
+
+def segment_frames(run_dir) -> dict[str, int]:
+    folder = run_dir / "checkpoints" / "replay"
+    return {p.name: len(np.load(p / "frames.npy", mmap_mode="r")) for p in folder.iterdir()}
+
+
+def test_each_checkpoint_writes_only_the_new_adds_and_restores_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    live, store = frame_buffer(), ReplayStore()
+    for step in range(12):  # 30 adds between checkpoints, 100 in the buffer: it wraps
+        before = set(segment_frames(tmp_path)) if step else set()
+        synthetic_adds(live, 30, rng)
+        path = checkpoint(store, live, tmp_path)
+        new = {k: v for k, v in segment_frames(tmp_path).items() if k not in before}
+        assert list(new.values()) == [30]  # O(new transitions), not the whole buffer
+        restored, loader = frame_buffer(), ReplayStore()
+        loader.load(restored, path)
+        same_contents(restored, live)
+    # one checkpoint kept: about one buffer on disk (its 103 frames, in 30-add segments)
+    assert sum(segment_frames(tmp_path).values()) <= live.frame_slots + 2 * 30
+
+
+def test_a_restored_buffer_goes_on_as_the_live_one(tmp_path):
+    rng_live, rng_resumed = np.random.default_rng(2), np.random.default_rng(2)
+    live, store = frame_buffer(), ReplayStore()
+    synthetic_adds(live, 130, rng_live)
+    path = checkpoint(store, live, tmp_path)
+    resumed, resumed_store = frame_buffer(), ReplayStore()
+    resumed_store.load(resumed, path)
+    resumed._test_obs = live._test_obs  # the env's next observation, as a resumed env's
+    rng_resumed.bit_generator.state = rng_live.bit_generator.state
+    synthetic_adds(live, 57, rng_live)
+    synthetic_adds(resumed, 57, rng_resumed)
+    same_contents(resumed, live)
+    path = checkpoint(resumed_store, resumed, tmp_path)  # and saves on from where it resumed
+    again = frame_buffer()
+    ReplayStore().load(again, path)
+    same_contents(again, live)
+
+
+def test_a_missing_segment_makes_the_checkpoint_unreadable_and_orphans_are_deleted(tmp_path):
+    rng = np.random.default_rng(3)
+    live, store = frame_buffer(), ReplayStore()
+    synthetic_adds(live, 50, rng)
+    first = checkpoint(store, live, tmp_path, keep=2)
+    orphan = tmp_path / "checkpoints" / "replay" / "adds_000000000050_000000000070_dead"
+    orphan.mkdir()  # a segment whose checkpoint was never renamed into place (killed)
+    synthetic_adds(live, 20, rng)
+    checkpoint(store, live, tmp_path, keep=2)
+    assert not orphan.exists()
+    for segment in json.loads((first / "replay.json").read_text())["segments"]:
+        shutil.rmtree(tmp_path / "checkpoints" / "replay" / segment)
+    with pytest.raises(FileNotFoundError):
+        ReplayStore().load(frame_buffer(), first)
