@@ -34,7 +34,7 @@ from coordrl.runs import (
     is_finished,
     is_run_dir,
 )
-from coordrl.signals import StopSignals
+from coordrl.signals import PARENT_ENV, StopSignals
 from coordrl.sweeps import Sweep, Trial
 
 STATUSES = ("finished", "skipped", "interrupted", "failed")
@@ -72,13 +72,18 @@ class Stopper:
         """Run ``command`` with output appended to ``log``; None if stopped before it began."""
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
         env["PYTHONSAFEPATH"] = "1"  # the installed coordrl, not a coordrl/ folder in the cwd
+        env[PARENT_ENV] = str(os.getpid())  # SIGTERM to it if this process dies (Ray, kill -9)
         with log.open("a") as out:
             out.write(f"$ coordrl {' '.join(command[3:])}\n")
             out.flush()
             with self._lock:
                 if self.stopped:
                     return None
-                process = subprocess.Popen(command, stdout=out, stderr=out, env=env)
+                # its own session: a terminal's Ctrl-C reaches the sweep, which relays it
+                # as SIGTERM; a group kill of a Ray worker does not cut a checkpoint short
+                process = subprocess.Popen(
+                    command, stdout=out, stderr=out, env=env, start_new_session=True
+                )
                 self._live.add(process)
             try:
                 return process.wait()

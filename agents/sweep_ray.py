@@ -9,32 +9,147 @@ installed in the same Python environment.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
+import socket
+import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from coordrl.agents.sweep import TrialResult, is_done, run_trial
+from coordrl.agents.sweep import Stopper, TrialResult, is_done, run_trial
+from coordrl.runs import SWEEP_STOP
+from coordrl.signals import StopSignals
 from coordrl.sweeps import Sweep
+
+STOP_POLL_S = 0.5
 
 
 def _trainable(params: dict[str, Any], sweep: Sweep) -> None:
-    """One Tune trial: run the sweep's trial number ``params["index"]`` and report how."""
+    """One Tune trial: run the sweep's trial number ``params["index"]`` and report how.
+    When the driver asks the sweep to stop (the stop file in ``out``, which every node
+    sees), the trial's process gets SIGTERM, checkpoints and exits."""
     from ray import tune
 
     trial = sweep.trials[params["index"]]
-    result = run_trial(trial, sweep.evaluate, threads=max(1, int(sweep.cpus)))
+    stopper, finished = Stopper(), threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(STOP_POLL_S):
+            if (sweep.out / SWEEP_STOP).exists():
+                stopper.stop()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        result = run_trial(trial, sweep.evaluate, threads=max(1, int(sweep.cpus)), stopper=stopper)
+    finally:
+        finished.set()
     tune.report(dataclasses.asdict(result))
 
 
-def connect(address: str | None) -> None:
-    """``ray.init``: ``address`` or ``RAY_ADDRESS`` (a cluster), else a fresh local Ray."""
+CONNECT_TIMEOUT_S = 15.0  # Ray itself retries an unreachable cluster for minutes
+PROBE_TIMEOUT_S = 5.0
+
+
+def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """``ray.init``: ``address`` or ``RAY_ADDRESS`` (a cluster), else a fresh local Ray.
+
+    A cluster's address is probed first (``ConnectionError`` at once when nothing listens);
+    while Ray connects, its own retry logs are held back, and after ``timeout_s`` the
+    process ends with one ``error:`` line: Ray's connect cannot be interrupted.
+    """
     import ray
 
     if ray.is_initialized():
         return
-    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    endpoint = _endpoint(target)
+    if endpoint is None:  # a local Ray, or 'auto' (found or refused at once by Ray)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        return
+    _probe(*endpoint)
+    with _quiet_stderr() as (stderr, held_back), _watchdog(timeout_s, target, stderr, held_back):
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except ray.exceptions.AuthenticationError:
+            raise ConnectionError(AUTH_HINT) from None
+
+
+def _endpoint(address: str | None) -> tuple[str, int] | None:
+    """(host, port) of a cluster address (``HOST:PORT`` or ``ray://HOST:PORT``), else None."""
+    if not address or address in ("auto", "local"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, ray://HOST:PORT, auto or local, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _probe(host: str, port: int) -> None:
+    """Raise ``ConnectionError`` unless something accepts a TCP connection at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConnectionError(f"nothing listens at {host}:{port} ({reason})") from None
+
+
+AUTH_HINT = (
+    "the cluster asks for its token: set RAY_AUTH_MODE=token here, with the head's token "
+    "in ~/.ray/auth_token or RAY_AUTH_TOKEN (`ray get-auth-token` on the head prints it)"
+)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[tuple[int, Path]]:
+    """Send fd 2 (where Ray's C++ client logs its retries) to a scratch file; yield a
+    duplicate of the real stderr, and the scratch file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir) / "ray-connect.log"
+        with scratch.open("wb") as held_back:
+            os.dup2(held_back.fileno(), 2)
+            try:
+                yield saved, scratch
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+
+
+@contextlib.contextmanager
+def _watchdog(timeout_s: float, address: str, stderr: int, held_back: Path) -> Iterator[None]:
+    """End the process with one ``error:`` line if the block is still running after
+    ``timeout_s`` (nothing is written before a sweep has connected); Ray's held-back
+    logs tell a cluster that wants a token from one that does not answer."""
+    done = threading.Event()
+
+    def expire() -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done.wait(0.5):
+            logs = held_back.read_text(errors="replace") if held_back.exists() else ""
+            if "InvalidAuthToken" in logs:  # Ray would retry it for minutes
+                reason = AUTH_HINT
+            elif time.monotonic() > deadline:
+                reason = f"no answer within {timeout_s:.0f} s"
+            else:
+                continue
+            os.write(stderr, f"error: cannot reach Ray at {address}: {reason}\n".encode())
+            os._exit(2)
+
+    threading.Thread(target=expire, daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def run_ray(
@@ -57,14 +172,21 @@ def run_ray(
     if not todo:
         return list(skipped.values())
 
+    stop_file = sweep.out / SWEEP_STOP
+    stop_file.unlink(missing_ok=True)  # a stop file of an earlier, interrupted sweep
+
     class Report(tune.Callback):
+        def on_step_begin(self, iteration, trials, **info) -> None:
+            if signals.received is not None and not stop_file.exists():
+                stop_file.touch()  # every trial's process checkpoints and exits
+
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
             on_result(TrialResult(**{f.name: result[f.name] for f in FIELDS}))
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
             name = sweep.trials[trial.config["index"]].name
             run_dir = str(sweep.trials[trial.config["index"]].run_dir)
-            on_result(TrialResult(name, "failed", run_dir, "the Ray trial errored"))
+            on_result(TrialResult(name, "failed", run_dir, LOST))
 
     trainable = tune.with_resources(
         tune.with_parameters(_trainable, sweep=sweep), {"cpu": sweep.cpus, "gpu": sweep.gpus}
@@ -84,7 +206,13 @@ def run_ray(
             verbose=0,
         ),
     )
-    grid = tuner.fit()
+    # Tune's own Ctrl-C handling kills the trials' actors; ours lets each trial checkpoint
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        with StopSignals() as signals:
+            grid = tuner.fit()
+    finally:
+        stop_file.unlink(missing_ok=True)
     results = []
     for index, trial in enumerate(sweep.trials):
         if index in skipped:
@@ -96,9 +224,11 @@ def run_ray(
             results.append(TrialResult(**{f.name: metrics[f.name] for f in FIELDS}))
         else:
             error = found[0].error if found else None
-            message = f"the Ray trial errored: {error}" if error else "the Ray trial did not run"
+            first = str(error).strip().splitlines()[0] if error else "it did not run"
+            message = f"{LOST} ({first})"
             results.append(TrialResult(trial.name, "failed", str(trial.run_dir), message))
     return results
 
 
 FIELDS = dataclasses.fields(TrialResult)
+LOST = "its Ray worker or node was lost; re-run the sweep to resume it from its last checkpoint"

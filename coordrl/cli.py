@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from coordrl.commands import compare, configs, evaluate, sweep, toy, train
 from coordrl.commands.common import USER_ERROR, Parser
 from coordrl.errors import CoordRLError
+from coordrl.signals import exit_with_parent
 
 
 def build_parser() -> Parser:
@@ -25,6 +26,7 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    exit_with_parent()
     try:
         args = build_parser().parse_args(argv)
         code = args.func(args)  # None: success; a sweep returns 1 or 130 for failed trials

@@ -276,6 +276,7 @@ def _restore(
     loaded = load_newest_checkpoint(run_dir, load)
     if loaded is not None:
         elapsed, step = loaded
+        print(f"resuming from the checkpoint at step {step:,}")
         return trainer, step, elapsed
     print(f"{run_dir} has no readable checkpoint: starting it over from step 0")
     if list_checkpoints(run_dir):  # a failed load may have left the trainer half-restored

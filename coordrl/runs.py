@@ -16,6 +16,7 @@ Every name a run directory holds is defined here and nowhere else::
     sweep.log, sweep-config.yaml  a sweep trial's output and requested config
     .lock                       who trains the run now (see coordrl.locks); a sweep's out
                                 folder holds one while a sweep runs there
+    .stop                       in a Ray sweep's out folder: the driver asks trials to stop
 
 and a supervised toy-task run (``coordrl toy train``) holds ``result.json`` and ``model.pt``.
 """
@@ -54,6 +55,7 @@ SWEEP_LOG = "sweep.log"  # a sweep trial's commands and everything they printed
 SWEEP_CONFIG = "sweep-config.yaml"  # the config a sweep asked a trial to be
 SWEEP_EVAL = "sweep.json"  # under eval/: the evaluation a sweep asked for
 SWEEP_TABLE = "sweep.csv"  # in a sweep's out: every trial's last status
+SWEEP_STOP = ".stop"  # in a Ray sweep's out while its driver asks the trials to stop
 LEGACY_ROLLOUTS_CSV = "rollouts.csv"  # coordrl 0.1's per-rollout log of on-device runs
 LOCK_FILE = ".lock"  # the process working in a run directory or a sweep's out (coordrl.locks)
 TOY_RESULT = "result.json"  # a supervised toy-task run's (coordrl toy train) results

@@ -27,6 +27,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     path = find_config(args.sweep, what="sweep file")
     sweep = load_sweep(path, check=preflight)
     writable_dir(sweep.out)
+    if args.ray_address is not None:  # before the lock: a failed connect leaves nothing
+        _connect_ray(args.ray_address or None)
     with hold(sweep.out, "a sweep"):  # one sweep at a time in an out folder
         return _run(args, path, sweep)
 
@@ -36,8 +38,6 @@ def _run(args: argparse.Namespace, path: Path, sweep: Sweep) -> int:
 
     from coordrl.agents.sweep import is_done, run_local, write_results
 
-    if args.ray_address is not None:
-        _connect_ray(args.ray_address or None)
     done = sum(is_done(trial, sweep.evaluate) for trial in sweep.trials)
     use_ray = args.ray_address is not None
     where = "Ray Tune" if use_ray else f"this machine, {args.max_concurrent or 'auto'} at once"
