@@ -18,6 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from torch.utils.tensorboard import SummaryWriter
 
 from coordrl.agents.builders import build_algorithm, load_algorithm
@@ -70,6 +71,11 @@ class _Reporter(BaseCallback):
         if self._updated:
             self._flush()
         self._updated = True
+        on_policy = isinstance(self.model, OnPolicyAlgorithm)
+        if on_policy or self._stop:
+            # the update's train/* values at the update's step; SB3 would write them one
+            # rollout later, and never the last update's before learn() returns
+            self._dump_logs()
         if self._stop:  # stop between an update and the next rollout: no step goes untrained
             raise _Stopped
 
@@ -83,6 +89,12 @@ class _Reporter(BaseCallback):
 
     def _on_training_end(self) -> None:
         self._flush()
+        self._dump_logs()
+
+    def _dump_logs(self) -> None:
+        """Write what SB3 has recorded since its last dump (at this step), if anything."""
+        if self.model.logger.name_to_value:
+            self.model.logger.dump(self.num_timesteps)
 
     def _flush(self) -> None:
         progress = Progress(self.num_timesteps, Episodes.from_rows(self._rows))

@@ -365,3 +365,15 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_and_keeps_the_one_before(
     trainer.close()
     assert loaded == step < 256  # the previous checkpoint loads; no half one is listed
     assert not (run_dir / ".lock").exists()
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_every_update_has_its_train_point_at_its_step_across_resumes(tmp_path, algo):
+    """SB3 writes an update's train/* values one rollout late and drops the last update's
+    before learn() returns: a resumed run would lose a point per resume."""
+    config = tiny(algo, timesteps=256, checkpoint_every=64)
+    rollout = config.hyperparams["n_steps"] * config.n_envs
+    train(config, tmp_path / "run")
+    final = train(config.replace(timesteps=512), tmp_path / "run", resume=True).timesteps
+    steps = [step for step, _ in scalars(tmp_path / "run", "train/value_loss")]
+    assert steps == list(range(rollout, final + 1, rollout))
