@@ -9,6 +9,7 @@ must then reach exactly the requested steps with only whole checkpoints on disk,
 from __future__ import annotations
 
 import csv
+import json
 import random
 import time
 
@@ -17,8 +18,16 @@ from atari_helpers import write_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from training_process import start_training, wait_until_learning
 
+from coordrl.agents.trainers import make_trainer
+from coordrl.config import load_config
 from coordrl.episodes import COLUMNS
-from coordrl.runs import LOCK_FILE, list_checkpoints
+from coordrl.runs import (
+    CONFIG_FILE,
+    LOCK_FILE,
+    REPLAY_MANIFEST,
+    REPLAY_SEGMENTS,
+    list_checkpoints,
+)
 
 KILLS = 3
 
@@ -73,5 +82,19 @@ def test_random_sigkills_then_resume_reach_exactly_the_total(tmp_path, algo, tot
 
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    steps = [e.step for e in events.Scalars("time/fps")]
-    assert steps == sorted(set(steps)), f"time/fps repeats or goes back: {steps}"
+    for tag in [t for t in events.Tags()["scalars"] if t.startswith(("time/", "train/"))]:
+        steps = [e.step for e in events.Scalars(tag)]
+        assert steps == sorted(set(steps)), f"{tag} repeats or goes back: {steps}"
+
+    config = load_config(run_dir / CONFIG_FILE)
+    for _, folder in checkpoints:  # every kept checkpoint loads, replay buffer and all
+        trainer = make_trainer(config)
+        trainer.load_state(folder)
+        trainer.close()
+    segments = run_dir / "checkpoints" / REPLAY_SEGMENTS
+    if segments.is_dir():  # the frame replay buffer's: each named one there, no leftovers
+        named = set()
+        for _, folder in checkpoints:
+            named.update(json.loads((folder / REPLAY_MANIFEST).read_text())["segments"])
+        on_disk = {p.name for p in segments.iterdir()}
+        assert named <= on_disk and not [n for n in on_disk if n.startswith(".")]
