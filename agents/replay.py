@@ -105,6 +105,8 @@ class FrameReplayBuffer(ReplayBuffer):
         self.rewards = np.zeros((self.buffer_size, n_envs), np.float32)
         self.dones = np.zeros((self.buffer_size, n_envs), np.float32)
         self.timeouts = np.zeros((self.buffer_size, n_envs), np.float32)
+        # which transitions' next_obs is kept aside (a lookup only for those when sampling)
+        self.next_aside = np.zeros((self.buffer_size, n_envs), bool)
         self.reset()
 
     def reset(self) -> None:
@@ -146,6 +148,7 @@ class FrameReplayBuffer(ReplayBuffer):
             self.asides.heads[(add, int(env))] = head.copy() if head.any() else None
         self.frames[add % self.frame_slots] = obs[:, -1]
         self.depth[self.pos] = depth
+        self.next_aside[self.pos] = False
         for env in np.flatnonzero(done):  # a terminal next_obs: the next add starts anew
             self._set_aside_next(add, int(env), next_obs[env], obs[env])
         self.linked = ~done
@@ -172,6 +175,7 @@ class FrameReplayBuffer(ReplayBuffer):
             )
 
     def _set_aside_next(self, add: int, env: int, next_obs: np.ndarray, obs: np.ndarray) -> None:
+        self.next_aside[add % self.buffer_size, env] = True
         if np.array_equal(next_obs[:-1], obs[1:]):
             self.asides.next_frames[(add, env)] = next_obs[-1].copy()
         else:
@@ -184,10 +188,11 @@ class FrameReplayBuffer(ReplayBuffer):
     ) -> ReplayBufferSamples:
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
         adds = self.add_index(batch_inds)
+        obs = self.observations_at(adds, env_indices)
         data = (
-            self._normalize_obs(self.observations_at(adds, env_indices), env),
+            self._normalize_obs(obs, env),
             self.actions[batch_inds, env_indices, :],
-            self._normalize_obs(self.next_observations_at(adds, env_indices), env),
+            self._normalize_obs(self.next_observations_at(adds, env_indices, obs), env),
             (
                 self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])
             ).reshape(-1, 1),
@@ -212,25 +217,48 @@ class FrameReplayBuffer(ReplayBuffer):
             stacks[i, : self.stack - 1 - d] = 0 if head is None else head[d:]
         return stacks
 
-    def next_observations_at(self, adds: np.ndarray, envs: np.ndarray) -> np.ndarray:
-        """The next_obs stacks of adds ``adds`` of envs ``envs``."""
+    def next_observations_at(
+        self, adds: np.ndarray, envs: np.ndarray, obs: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The next_obs stacks of adds ``adds`` of envs ``envs`` (``obs``: their obs
+        stacks, if already rebuilt)."""
         adds, envs = np.asarray(adds, np.int64), np.asarray(envs, np.int64)
+        if obs is None:
+            obs = self.observations_at(adds, envs)
         newest = adds == self.added - 1
         stacks = self.observations_at(np.where(newest, adds, adds + 1), envs)
-        for i in range(len(adds)):
+        aside = self.next_aside[adds % self.buffer_size, envs]
+        for i in np.flatnonzero(aside):
             key = (int(adds[i]), int(envs[i]))
-            if key in self.asides.next_stacks:
-                stacks[i] = self.asides.next_stacks[key]
-            elif key in self.asides.next_frames:
-                stacks[i, :-1] = self.observations_at(adds[i : i + 1], envs[i : i + 1])[0, 1:]
+            whole = self.asides.next_stacks.get(key)
+            if whole is not None:
+                stacks[i] = whole
+            else:
+                stacks[i, :-1] = obs[i, 1:]
                 stacks[i, -1] = self.asides.next_frames[key]
-            elif newest[i]:
-                stacks[i] = self.last_next_obs[envs[i]]
+        newest &= ~aside
+        stacks[newest] = self.last_next_obs[envs[newest]]
         return stacks
+
+    def index_asides(self) -> None:
+        """Rebuild ``next_aside`` from the asides (after a restore)."""
+        self.next_aside[:] = False
+        oldest = self.added - self.buffer_size
+        for add, env in (*self.asides.next_frames, *self.asides.next_stacks):
+            if add >= oldest:
+                self.next_aside[add % self.buffer_size, env] = True
 
     def nbytes(self) -> int:
         """Bytes this buffer holds (its arrays and what it keeps aside)."""
-        arrays = (self.frames, self.depth, self.actions, self.rewards, self.dones, self.timeouts)
+        arrays = (
+            self.frames,
+            self.depth,
+            self.actions,
+            self.rewards,
+            self.dones,
+            self.timeouts,
+            self.next_aside,
+        )
         return sum(a.nbytes for a in arrays) + self.asides.nbytes()
 
 

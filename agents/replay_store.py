@@ -95,6 +95,7 @@ class ReplayStore:
         if covered != added:
             raise ValueError(f"replay segments hold adds up to {covered}, not {added}")
         buffer.pos, buffer.full = manifest["pos"], manifest["full"]
+        buffer.index_asides()
         if added:
             with np.load(checkpoint / REPLAY_NEWEST) as newest:
                 buffer.last_obs, buffer.last_next_obs = newest["obs"], newest["next_obs"]

@@ -8,6 +8,8 @@ DQN adds them). Prints:
   - memory per transition: FrameReplayBuffer (frames stored once, plus what it keeps aside)
     over SB3's ReplayBuffer (target <= 1/6), and a 1M-transition buffer at the measured
     rate (target < 8 GB);
+  - sampling: batches of 32 per second (rebuilding stacks against indexing them), the
+    buffers' share of a DQN update;
   - checkpoint time and size as a run writes them (``write_checkpoint``: atomic, fsynced,
     one kept): the first, then each after ``--new`` more transitions, SB3's pickled buffer
     against the segments; and the disk each run directory then holds.
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.save_util import save_to_pkl
+from timing import interleaved_rates
 from tqdm import tqdm
 
 from coordrl.agents.replay import FrameReplayBuffer
@@ -36,6 +39,7 @@ from coordrl.envs.atari import make_vec_env
 from coordrl.runs import write_checkpoint
 
 N_ENVS = 4  # envs feeding the buffers (one add stores one transition per env)
+BATCH, SAMPLES = 32, 300  # rl-zoo3's DQN batch; batches per timed round
 GIB = 2**30
 
 
@@ -109,6 +113,23 @@ def main() -> None:
         f"  whole buffer: {ours.nbytes() / GIB:.2f} GiB vs {sb3_bytes(theirs) / GIB:.2f} GiB; "
         f"a 1M buffer at this rate: {per_ours * 1e6 / 1e9:.2f} GB vs "
         f"{per_theirs * 1e6 / 1e9:.1f} GB (target < 8 GB)"
+    )
+
+    def sampling(buffer: ReplayBuffer) -> Callable[[], int]:
+        def run() -> int:
+            for _ in range(SAMPLES):
+                buffer.sample(BATCH)
+            return SAMPLES
+
+        return run
+
+    rates = interleaved_rates(
+        {"sb3": sampling(theirs), "frames": sampling(ours)}, args.rounds + 2, "sampling"
+    )
+    print(
+        f"  sampling, batches of {BATCH} per second: SB3 {rates['sb3']:,.0f}, frames "
+        f"{rates['frames']:,.0f}: ratio {rates['frames'] / rates['sb3']:.2f} "
+        f"(medians of {args.rounds + 2} interleaved rounds)"
     )
 
     root = Path(tempfile.mkdtemp(prefix="coordrl-replay-", dir=args.dir))
