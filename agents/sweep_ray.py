@@ -53,6 +53,14 @@ def _trainable(params: dict[str, Any], sweep: Sweep) -> None:
     tune.report(dataclasses.asdict(result))
 
 
+# Ray's workers SIGKILL their child processes when they exit; a trial's `coordrl train`
+# would then die mid-rollout. Without that, a trial's process gets SIGTERM from the kernel
+# when its worker exits (coordrl.signals.exit_with_parent): it checkpoints and exits.
+INIT_OPTIONS: dict[str, Any] = {
+    "log_to_driver": False,
+    "logging_level": logging.WARNING,
+    "runtime_env": {"env_vars": {"RAY_kill_child_processes_on_worker_exit": "0"}},
+}
 CONNECT_TIMEOUT_S = 15.0  # Ray itself retries an unreachable cluster for minutes
 PROBE_TIMEOUT_S = 5.0
 
@@ -71,12 +79,12 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     target = address or os.environ.get("RAY_ADDRESS") or None
     endpoint = _endpoint(target)
     if endpoint is None:  # a local Ray, or 'auto' (found or refused at once by Ray)
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=address, **INIT_OPTIONS)
         return
     _probe(*endpoint)
     with _quiet_stderr() as (stderr, held_back), _watchdog(timeout_s, target, stderr, held_back):
         try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, **INIT_OPTIONS)
         except ray.exceptions.AuthenticationError:
             raise ConnectionError(AUTH_HINT) from None
 

@@ -125,16 +125,19 @@ def test_an_address_that_never_answers_as_ray_is_one_line_after_the_timeout():
 
 
 @pytest.mark.slow
-def test_a_killed_local_sweep_leaves_no_training_process(tmp_path):
-    """SIGKILL to the driver: each trial's process gets SIGTERM from the kernel (parent
-    death), checkpoints and exits; the re-run resumes from those checkpoints."""
+@pytest.mark.parametrize("where", ["local", "ray"])
+def test_a_killed_sweep_driver_leaves_no_training_process(tmp_path, where):
+    """SIGKILL to the driver (locally; or on Ray, whose private cluster then goes down with
+    its workers): each trial's process gets SIGTERM from the kernel (parent death), so it
+    checkpoints and exits rather than dying mid-rollout or training on as an orphan."""
     path = sweep_file(tmp_path, 10**7)
     out = tmp_path / "sweep"
-    driver = sweep_process(path, "--max-concurrent", "2")
+    runner = ["--ray-address", "local"] if where == "ray" else ["--max-concurrent", "2"]
+    driver = sweep_process(path, *runner)
     wait_for(lambda: out.is_dir() and checkpoints_in(out) >= 2, 120, "checkpoints")
     driver.kill()
     driver.wait()
-    wait_for(lambda: not processes_mentioning(str(out)), 30, "the trials to exit")
+    wait_for(lambda: not processes_mentioning(str(out)), 60, "the trials to exit")
     for run_dir in trial_dirs(out):
         assert "SIGTERM received: checkpoint at step" in (run_dir / SWEEP_LOG).read_text()
 
