@@ -3,21 +3,28 @@
 The lock names its holder (host, pid and the process's start time). It is removed on any
 exit Python sees; after a crash or SIGKILL it stays, and the next process finds its holder
 gone (same host, no such process, or the pid reused by a later process) and takes it over.
-A holder on another host cannot be checked from here: the message says how to release it.
+A holder on another host cannot be checked from here, so the holder refreshes its lock's
+modification time every ``HEARTBEAT_S``; a lock from another host not refreshed for
+``STALE_S`` (its host lost with a cluster node, say) is taken over. Ages are read off the
+file system's own clock (a file written now), so hosts' clocks need not agree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from coordrl.runs import LOCK_FILE, RunError
+
+HEARTBEAT_S = 10.0  # how often a holder refreshes its lock
+STALE_S = 60.0  # a lock from another host older than this has lost its holder
 
 
 def _start_time(pid: int) -> str | None:
@@ -63,32 +70,67 @@ def _read(path: Path) -> dict[str, Any] | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _create(path: Path) -> bool:
-    """Write our lock if there is none; False if there is one. The lock appears whole
-    (written aside, then hard-linked into place), so a reader never sees half of one."""
+def _create(path: Path) -> tuple[bool, float]:
+    """Write our lock if there is none: (whether we did, the file system's time now). The
+    lock appears whole (written aside, then hard-linked into place), so a reader never
+    sees half of one."""
     aside = path.with_name(f".{path.name}.{os.getpid()}")
     aside.write_text(json.dumps(_me()))
     try:
+        now = aside.stat().st_mtime
         os.link(aside, path)
     except FileExistsError:
-        return False
+        return False, now
     finally:
         aside.unlink(missing_ok=True)
-    return True
+    return True, now
 
 
-@contextmanager
+def _age(path: Path, now: float) -> float:
+    """Seconds since the lock was last refreshed (0 if it is gone meanwhile)."""
+    try:
+        return now - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@contextlib.contextmanager
+def _heartbeat(path: Path) -> Iterator[None]:
+    """Refresh the lock's modification time every ``HEARTBEAT_S`` while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):  # gone (its folder removed): nothing to keep
+                os.utime(path)
+
+    thread = threading.Thread(target=beat, name="coordrl-lock-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+@contextlib.contextmanager
 def hold(folder: Path, what: str = "a training process") -> Iterator[None]:
     """Hold ``folder``'s lock while the block runs; a live holder is a ``RunError`` naming it."""
     path = folder / LOCK_FILE
     for _ in range(3):  # a stale lock is removed, then raced for once more
-        if _create(path):
+        created, now = _create(path)
+        if created:
             break
         holder = _read(path)
         here = holder is not None and holder.get("host") == socket.gethostname()
-        if holder is not None and (not here or _alive(holder)):
+        live = _alive(holder) if here else _age(path, now) <= STALE_S
+        if holder is not None and live:
             where = "" if here else f" on {holder.get('host')}"
-            hint = "wait for it or stop it" if here else f"if that process is gone, delete {path}"
+            hint = (
+                "wait for it or stop it"
+                if here
+                else f"if that process is gone, delete {path} (or wait: a lock not "
+                f"refreshed for {STALE_S:.0f} s is taken over)"
+            )
             raise RunError(
                 f"{folder} is in use by {what} (pid {holder.get('pid')}{where}, since "
                 f"{holder.get('since')}): {hint}"
@@ -97,7 +139,8 @@ def hold(folder: Path, what: str = "a training process") -> Iterator[None]:
     else:
         raise RunError(f"{folder}: could not take its lock ({path}); try again")
     try:
-        yield
+        with _heartbeat(path):
+            yield
     finally:
         holder = _read(path)
         if holder is not None and holder.get("pid") == os.getpid():

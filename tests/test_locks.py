@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from atari_helpers import write_config
 from cli_helpers import run
 from training_process import start_training, wait_until_learning
 
+from coordrl import locks
 from coordrl.locks import _start_time, hold
 from coordrl.runs import LOCK_FILE, RunError
 
@@ -60,6 +63,26 @@ def test_a_holder_on_another_host_is_refused_with_how_to_release_it(tmp_path):
     with pytest.raises(RunError, match=expected), hold(tmp_path):
         pass
     assert path.exists()
+
+
+def test_a_holder_on_another_host_that_stopped_refreshing_its_lock_is_taken_over(tmp_path):
+    """Its host gone (a lost cluster node): after STALE_S without a heartbeat."""
+    path = write_lock(tmp_path, 12345, host="elsewhere")
+    old = path.stat().st_mtime - locks.STALE_S - 5
+    os.utime(path, (old, old))
+    with hold(tmp_path):
+        assert json.loads(path.read_text())["host"] == socket.gethostname()
+
+
+def test_a_held_lock_is_refreshed_while_held(tmp_path, monkeypatch):
+    monkeypatch.setattr(locks, "HEARTBEAT_S", 0.05)
+    with hold(tmp_path):
+        path = tmp_path / LOCK_FILE
+        os.utime(path, (1.0, 1.0))  # as if last refreshed long ago
+        deadline = time.monotonic() + 5
+        while path.stat().st_mtime == 1.0:
+            assert time.monotonic() < deadline, "the lock was never refreshed"
+            time.sleep(0.02)
 
 
 def dead_pid() -> int:
