@@ -265,8 +265,3 @@ class FrameReplayBuffer(ReplayBuffer):
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per env (first axis): are the two arrays equal everywhere?"""
     return (a == b).reshape(len(a), -1).all(axis=1)
-
-
-def bytes_per_transition(obs_shape: tuple[int, ...], itemsize: int = 1) -> int:
-    """The frame ring's bytes per stored transition: one frame (its asides come on top)."""
-    return int(np.prod(obs_shape[1:])) * itemsize
