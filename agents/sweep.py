@@ -38,6 +38,7 @@ from coordrl.signals import PARENT_ENV, StopSignals
 from coordrl.sweeps import Sweep, Trial
 
 STATUSES = ("finished", "skipped", "interrupted", "failed")
+RESUME_LOCK_WAIT_S = 90  # > coordrl.locks.STALE_S, the age at which a lost host's lock goes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +135,9 @@ def _train_command(trial: Trial) -> list[str] | str:
         return []
     command = _coordrl("train", "--resume", str(run_dir))
     command += ["--timesteps", str(trial.config.timesteps), "--device", trial.config.device]
-    return command
+    # a retried trial may find the lost attempt still checkpointing, or its lock from a
+    # lost host not yet stale (coordrl.locks.STALE_S)
+    return [*command, "--wait-for-lock", str(RESUME_LOCK_WAIT_S)]
 
 
 def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:

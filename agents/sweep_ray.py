@@ -28,6 +28,7 @@ from coordrl.signals import StopSignals
 from coordrl.sweeps import Sweep
 
 STOP_POLL_S = 0.5
+MAX_RETRIES = 2  # Tune's retries of a trial lost with its worker or node
 
 
 def _trainable(params: dict[str, Any], sweep: Sweep) -> None:
@@ -212,6 +213,8 @@ def run_ray(
             storage_path=str((sweep.out / ".tune").resolve()),
             callbacks=[Report()],
             verbose=0,
+            # a trial whose worker or node is lost runs again (resuming its checkpoint)
+            failure_config=tune.FailureConfig(max_failures=MAX_RETRIES),
         ),
     )
     # Tune's own Ctrl-C handling kills the trials' actors; ours lets each trial checkpoint

@@ -155,6 +155,10 @@ def make_trainer(config: RunConfig) -> Trainer:
     return SB3Trainer(config, device)
 
 
-def train(config: RunConfig, run_dir: Path, *, resume: bool = False) -> TrainOutcome:
+def train(
+    config: RunConfig, run_dir: Path, *, resume: bool = False, lock_wait_s: float = 0.0
+) -> TrainOutcome:
     """Train (or go on training) ``run_dir`` until ``config.timesteps`` env steps, or a signal."""
-    return train_run(config, run_dir, lambda: make_trainer(config), resume=resume)
+    return train_run(
+        config, run_dir, lambda: make_trainer(config), resume=resume, lock_wait_s=lock_wait_s
+    )

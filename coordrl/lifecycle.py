@@ -128,11 +128,13 @@ def train_run(
     make_trainer: Callable[[], Trainer],
     *,
     resume: bool = False,
+    lock_wait_s: float = 0.0,
 ) -> TrainOutcome:
     """Train (or go on training) until ``config.timesteps`` env steps, or a signal stops it.
-    The run directory's lock is held throughout: a second writer is refused."""
+    The run directory's lock is held throughout: a second writer is refused (after
+    waiting up to ``lock_wait_s`` for it to finish)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with hold(run_dir):
+    with hold(run_dir, wait_s=lock_wait_s):
         return _train_held(config, run_dir, make_trainer, resume)
 
 

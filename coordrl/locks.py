@@ -25,6 +25,7 @@ from coordrl.runs import LOCK_FILE, RunError
 
 HEARTBEAT_S = 10.0  # how often a holder refreshes its lock
 STALE_S = 60.0  # a lock from another host older than this has lost its holder
+WAIT_POLL_S = 1.0  # how often a process waiting for a lock tries again
 
 
 def _start_time(pid: int) -> str | None:
@@ -34,6 +35,14 @@ def _start_time(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (Linux ``/proc``: R, S, Z...), else None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def _me() -> dict[str, Any]:
@@ -58,6 +67,8 @@ def _alive(holder: dict[str, Any]) -> bool:
         return False
     except PermissionError:
         pass  # someone else's process: it exists
+    if _state(pid) == "Z":  # exited, not yet reaped by its parent
+        return False
     recorded = holder.get("start")
     return recorded is None or _start_time(pid) in (None, recorded)
 
@@ -112,14 +123,12 @@ def _heartbeat(path: Path) -> Iterator[None]:
         stop.set()
 
 
-@contextlib.contextmanager
-def hold(folder: Path, what: str = "a training process") -> Iterator[None]:
-    """Hold ``folder``'s lock while the block runs; a live holder is a ``RunError`` naming it."""
-    path = folder / LOCK_FILE
+def _take(path: Path, folder: Path, what: str) -> None:
+    """Take the lock, or raise ``RunError`` naming its live holder."""
     for _ in range(3):  # a stale lock is removed, then raced for once more
         created, now = _create(path)
         if created:
-            break
+            return
         holder = _read(path)
         here = holder is not None and holder.get("host") == socket.gethostname()
         live = _alive(holder) if here else _age(path, now) <= STALE_S
@@ -136,8 +145,23 @@ def hold(folder: Path, what: str = "a training process") -> Iterator[None]:
                 f"{holder.get('since')}): {hint}"
             )
         path.unlink(missing_ok=True)  # its holder died without releasing it
-    else:
-        raise RunError(f"{folder}: could not take its lock ({path}); try again")
+    raise RunError(f"{folder}: could not take its lock ({path}); try again")
+
+
+@contextlib.contextmanager
+def hold(folder: Path, what: str = "a training process", wait_s: float = 0.0) -> Iterator[None]:
+    """Hold ``folder``'s lock while the block runs; a live holder is a ``RunError`` naming
+    it, once ``wait_s`` seconds of waiting for it to go have not sufficed."""
+    path = folder / LOCK_FILE
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _take(path, folder, what)
+            break
+        except RunError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(WAIT_POLL_S)
     try:
         with _heartbeat(path):
             yield

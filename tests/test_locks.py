@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +84,18 @@ def test_a_held_lock_is_refreshed_while_held(tmp_path, monkeypatch):
         while path.stat().st_mtime == 1.0:
             assert time.monotonic() < deadline, "the lock was never refreshed"
             time.sleep(0.02)
+
+
+def test_a_waiting_process_takes_the_lock_once_its_holder_goes(tmp_path, sleeper, monkeypatch):
+    monkeypatch.setattr(locks, "WAIT_POLL_S", 0.05)
+    write_lock(tmp_path, sleeper.pid, start=_start_time(sleeper.pid))
+    with pytest.raises(RunError, match="in use by"), hold(tmp_path, wait_s=0.3):
+        pass  # still held after 0.3 s
+    threading.Timer(0.5, sleeper.kill).start()
+    started = time.monotonic()
+    with hold(tmp_path, wait_s=30):
+        assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert 0.4 < time.monotonic() - started < 10
 
 
 def dead_pid() -> int:

@@ -241,54 +241,41 @@ def _kill(pid: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_node_lost_mid_sweep_fails_its_trial_and_the_rerun_resumes_it(tmp_path):
+def test_a_node_lost_mid_sweep_is_retried_and_resumes_its_trial(tmp_path):
+    """The second node's Ray processes SIGKILLed while one of its trials trains: that trial's
+    process checkpoints on SIGTERM (its worker died), Tune runs the trial again on the node
+    left, which resumes the checkpoint; the other trials finish; a re-run reruns nothing."""
     cluster = Cluster(tmp_path)
     try:
         cluster.start()
         path = sweep_file(tmp_path, 30_000, seeds=2)  # 4 trials over 2 one-CPU nodes
         out = tmp_path / "sweep"
         driver = sweep_process(path, "--ray-address", cluster.address, env=cluster.env)
-        on_second = []
+        on_second: list[str] = []
 
         def a_trial_on_the_second_node_checkpointed() -> bool:
-            raylet = [
-                p
-                for p, c in processes_mentioning(
-                    f"--node_manager_port={cluster.second_port}"
-                ).items()
-                if "raylet" in c
-            ]
-            trials = (
-                [p for p in _descendants(raylet[0]) if "coordrl.cli train" in _cmdline(p)]
-                if raylet
-                else []
-            )
+            raylets = processes_mentioning(f"--node_manager_port={cluster.second_port}")
+            raylet = [pid for pid, cmd in raylets.items() if "raylet" in cmd]
+            trials = [p for p in _descendants(raylet[0]) if "coordrl.cli train" in _cmdline(p)]
             on_second[:] = [_cmdline(p) for p in trials]
             return bool(trials) and checkpoints_in(out) >= 2
 
         wait_for(a_trial_on_the_second_node_checkpointed, 180, "a trial on the second node")
-        lost = next(p for p in trial_dirs(out) if str(p) + " " in on_second[0] + " ")
+        lost = next(p for p in trial_dirs(out) if f"{p} " in f"{on_second[0]} ")
         cluster.kill_second_node()
         output, _ = driver.communicate(timeout=400)
-        assert driver.returncode == 1, output
-        assert "3 finished, 0 skipped, 0 interrupted, 1 failed" in output, output
-        wait_for(lambda: not processes_mentioning(str(out / lost.name) + " "), 30, "no stray")
-        assert "SIGTERM received: checkpoint at step" in (lost / SWEEP_LOG).read_text()
-        finished = {
-            p.name: (p / "model.pt").stat().st_mtime
-            for p in out.iterdir()
-            if (p / "model.pt").exists()
-        }
-        assert len(finished) == 3 and lost.name not in finished
+        assert driver.returncode == 0, output
+        assert "4 finished, 0 skipped, 0 interrupted, 0 failed" in output, output
+        assert not processes_mentioning(str(out))
+        first, *retries = (lost / SWEEP_LOG).read_text().split("$ coordrl train")[1:]
+        assert "SIGTERM received: checkpoint at step" in first
+        assert retries and "resuming from the checkpoint at step" in retries[-1], retries
+        finished = {p.name: (p / "model.pt").stat().st_mtime for p in trial_dirs(out)}
 
         again = sweep_process(path, "--ray-address", cluster.address, env=cluster.env)
         output, _ = again.communicate(timeout=400)
         assert again.returncode == 0, output
-        assert "1 finished, 3 skipped, 0 interrupted, 0 failed" in output, output
-        log = (lost / SWEEP_LOG).read_text()
-        assert "resuming from the checkpoint at step" in log.split("$ coordrl train")[-1], log[
-            -2000:
-        ]
+        assert "0 finished, 4 skipped, 0 interrupted, 0 failed" in output, output
         for name, mtime in finished.items():  # nothing finished was rerun
             assert (out / name / "model.pt").stat().st_mtime == mtime
     finally:

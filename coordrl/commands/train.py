@@ -9,6 +9,7 @@ from pathlib import Path
 from coordrl.commands.common import (
     UserError,
     new_run_dir,
+    positive_float,
     positive_int,
     quoted,
     writable_dir,
@@ -109,7 +110,9 @@ def train_command(args: argparse.Namespace) -> None:
         f"steps, {config.n_envs} envs, {device} -> {run_dir}"
     )
     try:
-        outcome = train(config, run_dir, resume=args.resume is not None)
+        outcome = train(
+            config, run_dir, resume=args.resume is not None, lock_wait_s=args.wait_for_lock
+        )
     except KeyboardInterrupt:  # before the lifecycle's own signal handling, or in its start-up
         from coordrl.runs import list_checkpoints
 
@@ -173,4 +176,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="override a config key, e.g. --set hyperparams.n_steps=64 (repeatable)",
     )
     train.add_argument("--resume", metavar="RUN_DIR", help="go on from the run's last checkpoint")
+    train.add_argument(
+        "--wait-for-lock",
+        type=positive_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another process holds the run, wait this long for it to go (default 0)",
+    )
     train.set_defaults(func=train_command)
