@@ -11,9 +11,7 @@ holds about one buffer: a segment is deleted once no checkpoint names it.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +23,13 @@ from coordrl.runs import (
     REPLAY_NEWEST,
     REPLAY_SEGMENTS,
     atomic_dir,
+    discard_dir,
     list_checkpoints,
+    remove_leftovers,
 )
 
 TRANSITION_ARRAYS = ("depth", "actions", "rewards", "dones", "timeouts")
+SEGMENT_PREFIX = "adds_"  # adds_<first add>_<end add>_<random token>
 CHUNK = 4096  # adds copied to or from disk at a time: bounded extra memory
 
 
@@ -48,7 +49,7 @@ class ReplayStore:
         start = max(self.saved_until, oldest)
         self.chain = [link for link in self.chain if link[1] > oldest]
         if start < buffer.added:
-            name = f"adds_{start:012d}_{buffer.added:012d}_{secrets.token_hex(4)}"
+            name = f"{SEGMENT_PREFIX}{start:012d}_{buffer.added:012d}_{secrets.token_hex(4)}"
             with atomic_dir(segments / name) as tmp:
                 _write_segment(buffer, start, tmp)
             self.chain.append((start, buffer.added, name))
@@ -111,13 +112,10 @@ class ReplayStore:
                 named.update(json.loads((checkpoint / REPLAY_MANIFEST).read_text())["segments"])
             except (OSError, ValueError, KeyError):
                 continue  # a checkpoint that does not read names nothing
-        for child in segments.iterdir():
-            if child.name.startswith("adds_") and child.name not in named:
-                doomed = child.with_name(f".{child.name}.old")
-                os.replace(child, doomed)
-                shutil.rmtree(doomed, ignore_errors=True)
-            elif child.name.startswith(".") and child.name.endswith((".old", ".tmp")):
-                shutil.rmtree(child, ignore_errors=True)
+        for child in segments.glob(f"{SEGMENT_PREFIX}*"):
+            if child.name not in named:
+                discard_dir(child)
+        remove_leftovers(segments, SEGMENT_PREFIX)
 
 
 def _write_segment(buffer: FrameReplayBuffer, start: int, folder: Path) -> None:

@@ -194,11 +194,23 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
     half-deleted one. Each goes out of the checkpoint names first (a rename), then is
     deleted: a kill while deleting leaves a leftover that is never read, only cleaned."""
     for _, path in list_checkpoints(run_dir)[:-keep]:
-        doomed = path.with_name(f".{path.name}.old")
-        os.replace(path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
-    for pattern in (".step_*.tmp", ".step_*.old"):
-        for leftover in (Path(run_dir) / CHECKPOINTS).glob(pattern):
+        discard_dir(path)
+    remove_leftovers(Path(run_dir) / CHECKPOINTS, "step_")
+
+
+def discard_dir(path: Path) -> None:
+    """Delete a directory so that a kill midway leaves nothing half-deleted under its name:
+    it is renamed out of the way (``.NAME.old``) first; :func:`remove_leftovers` cleans."""
+    doomed = path.with_name(f".{path.name}.old")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def remove_leftovers(folder: Path, prefix: str) -> None:
+    """Delete what kills left in ``folder`` of directories named ``prefix...``: half-written
+    ones (:func:`atomic_dir`'s ``.NAME.tmp``) and half-deleted ones (``.NAME.old``)."""
+    for suffix in (".tmp", ".old"):
+        for leftover in folder.glob(f".{prefix}*{suffix}"):
             shutil.rmtree(leftover, ignore_errors=True)
 
 
