@@ -28,21 +28,20 @@ STALE_S = 60.0  # a lock from another host older than this has lost its holder
 WAIT_POLL_S = 1.0  # how often a process waiting for a lock tries again
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux ``/proc``), else None."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the process's name (Linux), else None: [0] is
+    its state letter (R, S, Z...), [19] its start time in clock ticks since boot."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
+    return stat.rsplit(")", 1)[1].split()  # the name before ")" may hold spaces
 
 
-def _state(pid: int) -> str | None:
-    """The process's state letter (Linux ``/proc``: R, S, Z...), else None."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), else None."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 def _me() -> dict[str, Any]:
@@ -67,10 +66,13 @@ def _alive(holder: dict[str, Any]) -> bool:
         return False
     except PermissionError:
         pass  # someone else's process: it exists
-    if _state(pid) == "Z":  # exited, not yet reaped by its parent
+    fields = _stat(pid)
+    if fields is None:
+        return True  # no /proc to ask: the pid exists
+    if fields[0] == "Z":  # exited, not yet reaped by its parent
         return False
     recorded = holder.get("start")
-    return recorded is None or _start_time(pid) in (None, recorded)
+    return recorded is None or fields[19] == recorded
 
 
 def _read(path: Path) -> dict[str, Any] | None:
