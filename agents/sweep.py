@@ -24,6 +24,7 @@ from typing import Any
 
 from coordrl.config import RESUMABLE_KEYS, RunConfig, dump_config, load_run_config
 from coordrl.errors import CoordRLError
+from coordrl.locks import STALE_S
 from coordrl.runs import (
     EVAL_DIR,
     SWEEP_CONFIG,
@@ -38,7 +39,9 @@ from coordrl.signals import PARENT_ENV, StopSignals
 from coordrl.sweeps import Sweep, Trial
 
 STATUSES = ("finished", "skipped", "interrupted", "failed")
-RESUME_LOCK_WAIT_S = 90  # > coordrl.locks.STALE_S, the age at which a lost host's lock goes
+# how long a resumed trial waits for its run's lock: the lost attempt of a retried trial
+# may still be checkpointing, or its lock from a lost host not yet stale
+RESUME_LOCK_WAIT_S = 1.5 * STALE_S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +138,7 @@ def _train_command(trial: Trial) -> list[str] | str:
         return []
     command = _coordrl("train", "--resume", str(run_dir))
     command += ["--timesteps", str(trial.config.timesteps), "--device", trial.config.device]
-    # a retried trial may find the lost attempt still checkpointing, or its lock from a
-    # lost host not yet stale (coordrl.locks.STALE_S)
-    return [*command, "--wait-for-lock", str(RESUME_LOCK_WAIT_S)]
+    return [*command, "--wait-for-lock", f"{RESUME_LOCK_WAIT_S:g}"]
 
 
 def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:
