@@ -54,20 +54,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def processes_mentioning(text: str) -> dict[int, str]:
-    """Live processes whose command line holds ``text``: pid -> command line."""
+def processes() -> dict[int, tuple[int, str]]:
+    """Every live (not zombie) process: pid -> (parent pid, command line)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
         except OSError:
             continue
-        if text in cmdline and state != "Z":
-            found[int(entry.name)] = cmdline
+        if state != "Z":
+            found[int(entry.name)] = (int(parent), cmdline)
     return found
+
+
+def processes_mentioning(text: str) -> dict[int, str]:
+    """Live processes whose command line holds ``text``: pid -> command line."""
+    return {pid: cmd for pid, (_, cmd) in processes().items() if text in cmd}
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -187,16 +192,20 @@ class Cluster:
             "start", f"--address={self.address}", f"--node-manager-port={self.second_port}", *common
         )
 
+    def second_node(self) -> dict[int, str]:
+        """The second node's raylet and the processes under it: pid -> command line."""
+        marker = f"--node_manager_port={self.second_port}"
+        raylet = [pid for pid, cmd in processes_mentioning(marker).items() if "raylet" in cmd]
+        if not raylet:
+            return {}
+        return {raylet[0]: marker, **_descendants(raylet[0])}
+
     def kill_second_node(self) -> None:
         """SIGKILL the second node's raylet and Ray processes (not the trials they started)."""
-        raylet = [
-            pid
-            for pid, cmd in processes_mentioning(f"--node_manager_port={self.second_port}").items()
-            if "raylet" in cmd
-        ]
-        assert len(raylet) == 1
-        for pid in [raylet[0], *_descendants(raylet[0])]:
-            if "coordrl.cli" not in _cmdline(pid):
+        node = self.second_node()
+        assert node, "no second node"
+        for pid, cmd in node.items():
+            if "coordrl.cli" not in cmd:
                 _kill(pid)
 
     def stop(self) -> None:
@@ -210,27 +219,14 @@ class Cluster:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _descendants(root: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-            except OSError:
-                continue
-    found, frontier = [], [root]
+def _descendants(root: int) -> dict[int, str]:
+    """The live processes under ``root``: pid -> command line."""
+    table = processes()
+    found: dict[int, str] = {}
+    frontier = {root}
     while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        found += children
+        children = {pid for pid, (parent, _) in table.items() if parent in frontier}
+        found.update({pid: table[pid][1] for pid in children})
         frontier = children
     return found
 
@@ -254,11 +250,9 @@ def test_a_node_lost_mid_sweep_is_retried_and_resumes_its_trial(tmp_path):
         on_second: list[str] = []
 
         def a_trial_on_the_second_node_checkpointed() -> bool:
-            raylets = processes_mentioning(f"--node_manager_port={cluster.second_port}")
-            raylet = [pid for pid, cmd in raylets.items() if "raylet" in cmd]
-            trials = [p for p in _descendants(raylet[0]) if "coordrl.cli train" in _cmdline(p)]
-            on_second[:] = [_cmdline(p) for p in trials]
-            return bool(trials) and checkpoints_in(out) >= 2
+            node = cluster.second_node()
+            on_second[:] = [cmd for cmd in node.values() if "coordrl.cli train" in cmd]
+            return bool(on_second) and checkpoints_in(out) >= 2
 
         wait_for(a_trial_on_the_second_node_checkpointed, 180, "a trial on the second node")
         lost = next(p for p in trial_dirs(out) if f"{p} " in f"{on_second[0]} ")
