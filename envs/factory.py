@@ -110,6 +110,22 @@ def make_torch_env(
     )
 
 
+def make_population_env(config: RunConfig, device: torch.device, members: int) -> TorchVectorEnv:
+    """One batched env for ``members`` population members of ``config.n_envs`` envs each
+    (member k: envs ``k * n_envs`` on), each member drawing from its own generator
+    (``env.member_generators``): its games are what its own env would play."""
+    from coordrl.envs.minatar import MinAtarEnv
+    from coordrl.envs.minatar.draws import GroupedDraws
+
+    env = make_torch_env(config, device, num_envs=members * config.n_envs)
+    if not isinstance(env, MinAtarEnv):
+        raise ConfigError(f"env: {config.env}: populations train on the MinAtar games only")
+    generators = [torch.Generator(device=env.device) for _ in range(members)]
+    env.draws = GroupedDraws(generators, config.n_envs, env.device)
+    env.member_generators = generators
+    return env
+
+
 def make_device_env(config: RunConfig, device: torch.device, *, num_envs: int | None = None) -> Any:
     """The env an on-device trainer steps: the config's torch env, or for an Atari id
     ale-py's C++ env as a torch vector env (training protocol: life-loss ends, clipped

@@ -40,3 +40,40 @@ class TorchDraws:
             )
         span = (high - low).clamp(min=1).view(-1, *([1] * len(size)))
         return low + (self.uniform(where, size) * span).long().clamp(max=span - 1)
+
+
+class GroupedDraws(TorchDraws):
+    """:class:`TorchDraws` for envs in equal consecutive groups, each with its own generator.
+
+    A population's members share one batched env; each member's envs draw from the member's
+    generator exactly what a :class:`TorchDraws` over only those envs would (one draw per
+    group and call, concatenated), so a member's games do not depend on the others'.
+    """
+
+    def __init__(self, generators: list[torch.Generator], per_group: int, device: torch.device):
+        super().__init__(generators[0], per_group * len(generators), device)
+        self.generators, self.per_group = generators, per_group
+
+    def uniform(self, where: torch.Tensor, size: tuple[int, ...] = ()) -> torch.Tensor:
+        del where
+        shape = (self.per_group, *size)
+        return torch.cat(
+            [torch.rand(shape, generator=g, device=self.device) for g in self.generators]
+        )
+
+    def integers(
+        self,
+        low: int,
+        high: int | torch.Tensor,
+        where: torch.Tensor,
+        size: tuple[int, ...] = (),
+    ) -> torch.Tensor:
+        if not isinstance(high, int):
+            return super().integers(low, high, where, size)
+        shape = (self.per_group, *size)
+        return torch.cat(
+            [
+                torch.randint(low, high, shape, generator=g, device=self.device)
+                for g in self.generators
+            ]
+        )
