@@ -17,6 +17,7 @@ learning-rate and clip-range schedules. Each member's checkpoint is the single t
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ from coordrl.agents.population_net import (
 from coordrl.config import ConfigError, RunConfig, value_at
 from coordrl.device import resolve_device
 from coordrl.episodes import Episodes
+from coordrl.lifecycle import TrainOutcome
+from coordrl.population_lifecycle import train_population
 from coordrl.runs import TORCH_MODEL, TORCH_STATE
 
 if TYPE_CHECKING:
@@ -85,6 +88,18 @@ def check_population(configs: Sequence[RunConfig], source: str) -> None:
     coord = {(c.coord_layers, c.with_r) for c in configs if c.arch == "coordconv"}
     if len(coord) > 1:
         raise ConfigError(f"{source}: CoordConv members differ in coord_layers or with_r")
+
+
+def population_key(config: RunConfig) -> str | None:
+    """What members of one population share (configs with equal keys can train together),
+    or None for a config no population trains."""
+    if config.algo not in SETTINGS or config.network != "minatar" or "MinAtar" not in config.env:
+        return None
+    shared = {k: v for k, v in config.to_dict().items() if k not in ("seed", "arch")}
+    shared["hyperparams"] = {
+        k: str(v) for k, v in config.hyperparams.items() if k not in PER_MEMBER
+    }
+    return json.dumps(shared, sort_keys=True, default=str)
 
 
 @dataclasses.dataclass
@@ -430,3 +445,20 @@ def _normalize(advantages: torch.Tensor) -> torch.Tensor:
 def _coord(config: RunConfig) -> dict[str, Any]:
     return config.network_kwargs
 
+
+def train(
+    configs: Sequence[RunConfig],
+    run_dirs: Sequence[Path],
+    *,
+    resume: bool = False,
+    lock_wait_s: float = 0.0,
+) -> list[TrainOutcome]:
+    """Train (or go on training) ``run_dirs`` as one population, each with its config."""
+    check_population(configs, "population")
+    return train_population(
+        configs,
+        run_dirs,
+        lambda: PopulationTrainer(configs),
+        resume=resume,
+        lock_wait_s=lock_wait_s,
+    )

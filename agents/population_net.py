@@ -95,11 +95,11 @@ class PopulationNet(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (K, B, A) and values (K, B) for uint8 observations (K, B, C, H, W)."""
-        k, batch, channels, height, width = obs.shape
+        k, batch, _, height, width = obs.shape
         positions = (height - KERNEL + 1) * (width - KERNEL + 1)
-        patches = nn.functional.unfold(obs.reshape(k * batch, channels, height, width).float(), 3)
-        patches = patches.reshape(k, batch, channels * KERNEL * KERNEL, positions)
-        patches = patches.transpose(2, 3).reshape(k, batch * positions, -1)
+        # 3x3 patches as strided views, laid out (position, channel, kh, kw): one uint8 copy
+        windows = obs.unfold(3, KERNEL, 1).unfold(4, KERNEL, 1).permute(0, 1, 3, 4, 2, 5, 6)
+        patches = windows.reshape(k, batch * positions, -1).float()
         filters = self.conv_weight.reshape(k, self.conv_weight.shape[1], -1)
         hidden = torch.baddbmm(self.conv_bias[:, None, :], patches, filters.transpose(1, 2))
         hidden = hidden.reshape(k, batch, positions, -1)
@@ -230,7 +230,9 @@ class BatchedRMSpropTF:
 
     def member_state(self, k: int) -> list[dict]:
         """Member ``k``'s state per parameter, as ``RMSpropTFLike`` keeps it."""
-        return [{"step": self.step_count, "square_avg": s[k].cpu().clone()} for s in self.square_avg]
+        return [
+            {"step": self.step_count, "square_avg": s[k].cpu().clone()} for s in self.square_avg
+        ]
 
     def load_member_state(self, k: int, states: list[dict]) -> None:
         for square, state in zip(self.square_avg, states, strict=True):

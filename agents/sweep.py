@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ STATUSES = ("finished", "skipped", "interrupted", "failed")
 # how long a resumed trial waits for its run's lock: the lost attempt of a retried trial
 # may still be checkpointing, or its lock from a lost host not yet stale
 RESUME_LOCK_WAIT_S = 1.5 * STALE_S
+AUTO_POPULATION = 32  # population: auto puts up to this many compatible trials in one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,13 +121,13 @@ def _coordrl(*args: str) -> list[str]:
     return [sys.executable, "-m", "coordrl.cli", *args]
 
 
-def _train_command(trial: Trial) -> list[str] | str:
-    """The ``coordrl train`` command that brings the trial to its end, or why there is none."""
+def _prepare(trial: Trial) -> str | None:
+    """Make ``trial``'s run directory ready for training: a fresh trial gets the config it
+    is asked to be; an existing run must hold the same settings. Returns why it cannot."""
     run_dir = trial.run_dir
     if not is_run_dir(run_dir):
-        config_file = run_dir / SWEEP_CONFIG  # what the trial was asked to be
-        dump_config(trial.config, config_file)
-        return _coordrl("train", "--config", str(config_file), "--run-dir", str(run_dir))
+        dump_config(trial.config, run_dir / SWEEP_CONFIG)  # what the trial was asked to be
+        return None
     existing = load_run_config(run_dir)
     changed = [k for k in _differences(existing, trial.config) if k not in RESUMABLE_KEYS]
     if changed:
@@ -134,11 +135,26 @@ def _train_command(trial: Trial) -> list[str] | str:
             f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
             "move it away or give the sweep another out"
         )
+    return None
+
+
+def _resume_flags(trial: Trial) -> list[str]:
+    command = ["--timesteps", str(trial.config.timesteps), "--device", trial.config.device]
+    return [*command, "--wait-for-lock", f"{RESUME_LOCK_WAIT_S:g}"]
+
+
+def _train_command(trial: Trial) -> list[str] | str:
+    """The ``coordrl train`` command that brings the trial to its end, or why there is none."""
+    run_dir = trial.run_dir
+    started = is_run_dir(run_dir)
+    problem = _prepare(trial)
+    if problem is not None:
+        return problem
+    if not started:
+        return _coordrl("train", "--config", str(run_dir / SWEEP_CONFIG), "--run-dir", str(run_dir))
     if is_finished(run_dir):
         return []
-    command = _coordrl("train", "--resume", str(run_dir))
-    command += ["--timesteps", str(trial.config.timesteps), "--device", trial.config.device]
-    return [*command, "--wait-for-lock", f"{RESUME_LOCK_WAIT_S:g}"]
+    return [*_coordrl("train", "--resume", str(run_dir)), *_resume_flags(trial)]
 
 
 def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:
@@ -149,6 +165,37 @@ def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:
     if evaluate.get("deterministic"):
         command.append("--deterministic")
     return command
+
+
+def _training_status(code: int | None, stopper: Stopper, log: Path, run_dir: Path):
+    """(status, message) after a training process ended with ``code``; None if it finished."""
+    if code is None or stopper.stopped or code == 130:
+        return "interrupted", "stopped; re-run the sweep to resume"
+    if code < 0:
+        return (
+            "failed",
+            f"killed by {signal.Signals(-code).name}; "
+            "re-run the sweep to resume it from its last checkpoint",
+        )
+    if code != 0:
+        return "failed", f"{_last_error(log)} (log: {log})"
+    if not is_finished(run_dir):
+        return "interrupted", "stopped by a signal; re-run to resume"
+    return None
+
+
+def _evaluate(
+    trial: Trial, evaluate: Mapping[str, Any] | None, log: Path, threads: int, stopper: Stopper
+) -> TrialResult:
+    """Evaluate a trained trial when the sweep asks for it: the trial's result."""
+    result = functools.partial(TrialResult, trial.name, run_dir=str(trial.run_dir))
+    if evaluate is not None:
+        code = stopper.run(_evaluate_command(trial, evaluate), log, threads)
+        if code is None or stopper.stopped:
+            return result("interrupted", message="stopped before its evaluation")
+        if code != 0:
+            return result("failed", message=f"evaluation: {_last_error(log)} (log: {log})")
+    return result("finished")
 
 
 def run_trial(
@@ -172,29 +219,71 @@ def run_trial(
             return result("failed", message=command)
         if command:
             code = stopper.run(command, log, threads)
-            if code is None or stopper.stopped or code == 130:
-                return result("interrupted", message="stopped; re-run the sweep to resume")
-            if code < 0:
-                return result(
-                    "failed",
-                    message=f"killed by {signal.Signals(-code).name}; "
-                    "re-run the sweep to resume it from its last checkpoint",
-                )
-            if code != 0:
-                return result("failed", message=f"{_last_error(log)} (log: {log})")
-            if not is_finished(trial.run_dir):
-                return result("interrupted", message="stopped by a signal; re-run to resume")
-        if evaluate is not None:
-            code = stopper.run(_evaluate_command(trial, evaluate), log, threads)
-            if code is None or stopper.stopped:
-                return result("interrupted", message="stopped before its evaluation")
-            if code != 0:
-                return result("failed", message=f"evaluation: {_last_error(log)} (log: {log})")
+            status = _training_status(code, stopper, log, trial.run_dir)
+            if status is not None:
+                return result(status[0], message=status[1])
+        return _evaluate(trial, evaluate, log, threads, stopper)
     except OSError as exc:
         return result("failed", message=f"{trial.run_dir}: {exc.strerror or exc}")
     except CoordRLError as exc:  # an unreadable config.yaml in its run directory
         return result("failed", message=str(exc))
-    return result("finished")
+
+
+def run_population(
+    trials: Sequence[Trial],
+    evaluate: Mapping[str, Any] | None,
+    threads: int = 1,
+    stopper: Stopper | None = None,
+) -> list[TrialResult]:
+    """Train ``trials`` as one population (``coordrl population``), then evaluate each; a
+    batch of one is :func:`run_trial`. Never raises for a failed trial."""
+    if len(trials) == 1:
+        return [run_trial(trials[0], evaluate, threads, stopper)]
+    stopper = stopper or Stopper()
+    results: dict[str, TrialResult] = {}
+    members: list[Trial] = []
+    for trial in trials:
+        result = functools.partial(TrialResult, trial.name, run_dir=str(trial.run_dir))
+        try:
+            trial.run_dir.mkdir(parents=True, exist_ok=True)
+            problem = _prepare(trial)
+        except OSError as exc:
+            problem = f"{trial.run_dir}: {exc.strerror or exc}"
+        except CoordRLError as exc:
+            problem = str(exc)
+        if problem is not None:
+            results[trial.name] = result("failed", message=problem)
+        elif stopper.stopped:
+            results[trial.name] = result(
+                "interrupted", message="not started: the sweep was stopped"
+            )
+        elif is_finished(trial.run_dir):
+            results[trial.name] = _evaluate(
+                trial, evaluate, trial.run_dir / SWEEP_LOG, threads, stopper
+            )
+        else:
+            members.append(trial)
+    if members:
+        log = members[0].run_dir / SWEEP_LOG
+        names = ", ".join(t.name for t in members)
+        for trial in members[1:]:
+            with (trial.run_dir / SWEEP_LOG).open("a") as out:
+                out.write(f"# trained in a population ({names}); its output: {log}\n")
+        command = _coordrl("population", *(str(t.run_dir) for t in members))
+        if is_run_dir(members[0].run_dir):
+            command += _resume_flags(members[0])
+        code = stopper.run(command, log, threads)
+        for trial in members:
+            status = _training_status(code, stopper, log, trial.run_dir)
+            if status is not None:
+                results[trial.name] = TrialResult(
+                    trial.name, status[0], str(trial.run_dir), status[1]
+                )
+            else:
+                results[trial.name] = _evaluate(
+                    trial, evaluate, trial.run_dir / SWEEP_LOG, threads, stopper
+                )
+    return [results[t.name] for t in trials]
 
 
 def write_results(sweep: Sweep, results: list[TrialResult]) -> Path:
@@ -217,31 +306,71 @@ def write_results(sweep: Sweep, results: list[TrialResult]) -> Path:
     return path
 
 
+def batches(sweep: Sweep) -> list[tuple[Trial, ...]]:
+    """The sweep's trials to run, in populations of up to ``sweep.population`` (all that fit
+    together where it is None, ``auto``), in sweep order; single trials where a trial cannot
+    join one. Members start and resume together: trials that have started form populations
+    only with trials checkpointed at the same step."""
+    from coordrl.agents.population import population_key
+    from coordrl.runs import list_checkpoints
+
+    groups: dict[Any, list[Trial]] = {}
+    order: list[Any] = []
+    for index, trial in enumerate(sweep.trials):
+        if is_done(trial, sweep.evaluate):
+            continue
+        key = population_key(trial.config) if sweep.population != 1 else None
+        if key is not None and not is_finished(trial.run_dir):
+            saved = list_checkpoints(trial.run_dir) if is_run_dir(trial.run_dir) else []
+            key = (key, is_run_dir(trial.run_dir), saved[-1][0] if saved else 0)
+        else:
+            key = ("single", index)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(trial)
+    out: list[tuple[Trial, ...]] = []
+    for key in order:
+        group = groups[key]
+        size = sweep.population or min(len(group), AUTO_POPULATION)
+        parts = -(-len(group) // size)  # as equal as can be
+        out += [tuple(group[i::parts]) for i in range(parts)]
+    return out
+
+
 def run_local(
     sweep: Sweep,
     max_concurrent: int,
     on_result: Callable[[TrialResult], None],
     stopper: Stopper | None = None,
 ) -> list[TrialResult]:
-    """Every trial on this machine, ``max_concurrent`` at once, each with ``cpus`` threads."""
+    """Every trial on this machine, ``max_concurrent`` trials or populations at once, each
+    with ``cpus`` threads."""
     stopper = stopper or Stopper()
     threads = max(1, int(sweep.cpus))
-    results: list[TrialResult] = []
+    results: list[TrialResult] = [
+        TrialResult(t.name, "skipped", str(t.run_dir))
+        for t in sweep.trials
+        if is_done(t, sweep.evaluate)
+    ]
+    for result in results:
+        on_result(result)
     with (
         concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent) as pool,
         StopSignals() as signals,
     ):
         pending = {
-            pool.submit(run_trial, trial, sweep.evaluate, threads, stopper)
-            for trial in sweep.trials
+            pool.submit(run_population, batch, sweep.evaluate, threads, stopper)
+            for batch in batches(sweep)
         }
         while pending:
             done, pending = concurrent.futures.wait(
                 pending, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED
             )
             for future in done:
-                results.append(future.result())
-                on_result(results[-1])
+                for result in future.result():
+                    results.append(result)
+                    on_result(result)
             if signals.received is not None and not stopper.stopped:
                 stopper.stop()  # live trials checkpoint and exit; the rest never start
     order = {trial.name: i for i, trial in enumerate(sweep.trials)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from coordrl.commands import compare, configs, evaluate, sweep, toy, train
+from coordrl.commands import compare, configs, evaluate, population, sweep, toy, train
 from coordrl.commands.common import USER_ERROR, Parser
 from coordrl.errors import CoordRLError
 from coordrl.signals import exit_with_parent
@@ -20,7 +20,7 @@ from coordrl.signals import exit_with_parent
 def build_parser() -> Parser:
     parser = Parser(prog="coordrl", description="CoordConv for deep reinforcement learning")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (train, evaluate, configs, compare, sweep, toy):
+    for command in (train, evaluate, configs, compare, sweep, population, toy):
         command.add_parser(subparsers)
     return parser
 

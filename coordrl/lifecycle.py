@@ -99,7 +99,7 @@ class TrainOutcome:
     recent_success: float | None  # their success rate, where the env defines success
 
 
-class _Statistics:
+class Statistics:
     """Running means over the last RECENT episodes: score, length, success."""
 
     def __init__(self) -> None:
@@ -142,7 +142,7 @@ def _train_held(
     config: RunConfig, run_dir: Path, make_trainer: Callable[[], Trainer], resume: bool
 ) -> TrainOutcome:
     if resume:
-        _check_resumable(run_dir)
+        check_resumable(run_dir)
     else:
         dump_config(config, run_dir / CONFIG_FILE)
     trainer = make_trainer()
@@ -177,66 +177,28 @@ def _train_held(
         trainer.close()
 
 
-class _Session:
-    """What a run keeps open while its trainer learns: the episode log, TensorBoard, the
-    progress bar and the signal handlers; :meth:`report` is the trainer's callback."""
+class RunRecord:
+    """What a run writes while it trains: its episode log, TensorBoard events (episode
+    statistics, steps per second) and running means. One per run, also for population members."""
 
-    def __init__(
-        self,
-        config: RunConfig,
-        run_dir: Path,
-        trainer: Trainer,
-        step: int,
-        elapsed: float,
-        resume: bool,
-    ) -> None:
+    def __init__(self, run_dir: Path, step: int, elapsed: float, resume: bool) -> None:
         from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
 
-        self.config, self.run_dir, self.trainer = config, run_dir, trainer
-        self.stats = _Statistics()
+        self.run_dir = run_dir
+        self.stats = Statistics()
         self.log = EpisodeLog(run_dir / EPISODES_CSV, step if resume else None)
         self.writer = SummaryWriter(str(run_dir), purge_step=step + 1 if resume else None)
-        self.bar = tqdm(
-            total=config.timesteps, initial=step, unit="step", smoothing=0, dynamic_ncols=True
-        )
         self.started = time.monotonic() - elapsed
-        self.last_checkpoint = step
         self.last_scalars = (time.monotonic(), step)
         self.last_step = step
-        self.stop = StopSignals()
-        self.signal: str | None = None
 
-    def __enter__(self) -> _Session:
-        self.stop.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.signal = self.stop.name or None
-        if self.last_step > self.last_scalars[1]:  # the curves reach the last step
-            self._scalars(time.monotonic(), self.last_step)
-        self.stop.__exit__()
-        self.bar.close()
-        self.writer.close()
-        self.log.close()
-
-    def report(self, progress: Progress) -> bool:
-        """Log the episodes, update TensorBoard and the bar, checkpoint when due; False once
-        a signal has arrived."""
-        now = time.monotonic()
+    def record(self, progress: Progress, now: float) -> None:
+        """Log the episodes; a TensorBoard point at most every SCALARS_EVERY_S."""
         self.log.write(progress.episodes, now - self.started)
         self.stats.add(progress.episodes)
         self.last_step = progress.step
         if now - self.last_scalars[0] >= SCALARS_EVERY_S:
             self._scalars(now, progress.step)
-        if self.bar.total is not None and progress.step > self.bar.total:
-            self.bar.total = progress.step  # a last whole rollout past the total: still a bar
-        self.bar.update(progress.step - self.bar.n)
-        self.bar.set_postfix(_postfix(self.stats), refresh=False)
-        if progress.step - self.last_checkpoint >= self.config.checkpoint_every:
-            self.checkpoint()
-            self.last_checkpoint = progress.step
-        return self.stop.received is None
 
     def _scalars(self, now: float, step: int) -> None:
         """Steps per second since the last point, and the running means of the episodes."""
@@ -249,13 +211,84 @@ class _Session:
             self.writer.add_scalar("rollout/success_rate", self.stats.success, step)
         self.last_scalars = (now, step)
 
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def close(self) -> None:
+        if self.last_step > self.last_scalars[1]:  # the curves reach the last step
+            self._scalars(time.monotonic(), self.last_step)
+        self.writer.close()
+        self.log.close()
+
+
+class ProgressBar:
+    """The progress bar of a training process, with the running mean score."""
+
+    def __init__(self, total: int, step: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=step, unit="step", smoothing=0, dynamic_ncols=True)
+
+    def update(self, step: int, stats: Statistics) -> None:
+        if self.bar.total is not None and step > self.bar.total:
+            self.bar.total = step  # a last whole rollout past the total: still a bar
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(_postfix(stats), refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Session:
+    """What a run keeps open while its trainer learns: its record, the progress bar and the
+    signal handlers; :meth:`report` is the trainer's callback."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path,
+        trainer: Trainer,
+        step: int,
+        elapsed: float,
+        resume: bool,
+    ) -> None:
+        self.config, self.run_dir, self.trainer = config, run_dir, trainer
+        self.record = RunRecord(run_dir, step, elapsed, resume)
+        self.stats, self.writer = self.record.stats, self.record.writer
+        self.bar = ProgressBar(config.timesteps, step)
+        self.last_checkpoint = step
+        self.stop = StopSignals()
+        self.signal: str | None = None
+
+    def __enter__(self) -> _Session:
+        self.stop.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.signal = self.stop.name or None
+        self.stop.__exit__()
+        self.bar.close()
+        self.record.close()
+
+    def report(self, progress: Progress) -> bool:
+        """Log the episodes, update TensorBoard and the bar, checkpoint when due; False once
+        a signal has arrived."""
+        self.record.record(progress, time.monotonic())
+        self.bar.update(progress.step, self.stats)
+        if progress.step - self.last_checkpoint >= self.config.checkpoint_every:
+            self.checkpoint()
+            self.last_checkpoint = progress.step
+        return self.stop.received is None
+
     def checkpoint(self) -> Path:
         """Checkpoint the trainer at its current step (a no-op if that one exists)."""
-        elapsed = time.monotonic() - self.started
-        return _checkpoint(self.trainer, self.run_dir, self.config.keep_checkpoints, elapsed)
+        return _checkpoint(
+            self.trainer, self.run_dir, self.config.keep_checkpoints, self.record.elapsed
+        )
 
 
-def _check_resumable(run_dir: Path) -> None:
+def check_resumable(run_dir: Path) -> None:
     """A run this version cannot continue gets a one-line reason, before anything changes."""
     if (run_dir / LEGACY_ROLLOUTS_CSV).exists() and not (run_dir / EPISODES_CSV).exists():
         raise RunError(
@@ -306,7 +339,7 @@ def _checkpoint(trainer: Trainer, run_dir: Path, keep: int, elapsed: float) -> P
         ) from None
 
 
-def _postfix(stats: _Statistics) -> dict[str, str]:
+def _postfix(stats: Statistics) -> dict[str, str]:
     postfix = {}
     if stats.score is not None:
         postfix["score"] = f"{stats.score:.3g}"

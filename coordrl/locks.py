@@ -83,12 +83,12 @@ def _read(path: Path) -> dict[str, Any] | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _create(path: Path) -> tuple[bool, float]:
+def _create(path: Path, what: str) -> tuple[bool, float]:
     """Write our lock if there is none: (whether we did, the file system's time now). The
     lock appears whole (written aside, then hard-linked into place), so a reader never
     sees half of one."""
     aside = path.with_name(f".{path.name}.{os.getpid()}")
-    aside.write_text(json.dumps(_me()))
+    aside.write_text(json.dumps({**_me(), "what": what}))
     try:
         now = aside.stat().st_mtime
         os.link(aside, path)
@@ -126,9 +126,10 @@ def _heartbeat(path: Path) -> Iterator[None]:
 
 
 def _take(path: Path, folder: Path, what: str) -> None:
-    """Take the lock, or raise ``RunError`` naming its live holder."""
+    """Take the lock as ``what`` (recorded in it), or raise ``RunError`` naming its live
+    holder."""
     for _ in range(3):  # a stale lock is removed, then raced for once more
-        created, now = _create(path)
+        created, now = _create(path, what)
         if created:
             return
         holder = _read(path)
@@ -142,8 +143,9 @@ def _take(path: Path, folder: Path, what: str) -> None:
                 else f"if that process is gone, delete {path} (or wait: a lock not "
                 f"refreshed for {STALE_S:.0f} s is taken over)"
             )
+            holder_is = holder.get("what") or what
             raise RunError(
-                f"{folder} is in use by {what} (pid {holder.get('pid')}{where}, since "
+                f"{folder} is in use by {holder_is} (pid {holder.get('pid')}{where}, since "
                 f"{holder.get('since')}): {hint}"
             )
         path.unlink(missing_ok=True)  # its holder died without releasing it

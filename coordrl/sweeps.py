@@ -11,6 +11,8 @@ A sweep file is YAML::
       seed: [0, 1, 2, 3, 4]
     evaluate: {episodes: 1000, deterministic: true}   # after training (optional)
     resources: {cpus: 1, gpus: 0.25}   # per trial (optional; GPU fractions allowed)
+    population: auto                   # train compatible trials as populations (optional):
+                                       # auto, or at most N per population; 1 (default): not
 
 Grid and ``set`` keys are config keys, dotted for nested ones (``hyperparams.learning_rate``).
 Every trial's config is validated before any runs, so a typo fails the sweep at once.
@@ -29,7 +31,7 @@ from coordrl.config import ConfigError, RunConfig, load_config, read_yaml, run_n
 from coordrl.errors import UnknownNameError
 from coordrl.shipped import find_config
 
-SWEEP_KEYS = ("config", "out", "set", "grid", "evaluate", "resources")
+SWEEP_KEYS = ("config", "out", "set", "grid", "evaluate", "resources", "population")
 EVALUATE_KEYS = ("episodes", "deterministic")
 RESOURCE_KEYS = ("cpus", "gpus")
 NAMED_KEYS = ("env", "algo", "arch", "seed")  # already in every trial's name
@@ -54,6 +56,7 @@ class Sweep:
     evaluate: Mapping[str, Any] | None  # episodes, deterministic; None: no evaluation
     cpus: float
     gpus: float
+    population: int | None = 1  # most trials per population; None: auto
 
 
 def _dotted(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -108,6 +111,18 @@ def _positive(value: Any, key: str, source: str, allow_zero: bool = False) -> fl
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{source}: resources.{key}: must be {'>= 0' if allow_zero else '> 0'}")
     return float(value)
+
+
+def _population(value: Any, source: str) -> int | None:
+    """A sweep's ``population``: a size (1: every trial alone) or ``auto`` (None)."""
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{source}: population: expected auto or a positive integer (1: no populations), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def load_sweep(
@@ -166,4 +181,5 @@ def load_sweep(
         evaluate=evaluate,
         cpus=_positive(resources.get("cpus", 1), "cpus", source),
         gpus=_positive(resources.get("gpus", 0), "gpus", source, allow_zero=True),
+        population=_population(raw.get("population", 1), source),
     )
