@@ -66,7 +66,14 @@ class MinAtarEnv(TorchVectorEnv):
         self.last_action = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self.terminal = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._spare = len(self.channels) * SIZE * SIZE  # where masked-out cells are painted
-        self._canvas = torch.zeros(0)
+        # the observation is painted here in place (the last column is the spare cell); only
+        # the cells the last one marked are cleared, so no step writes the whole canvas twice
+        self._canvas = torch.zeros(
+            (num_envs, self._spare + 1), dtype=torch.uint8, device=self.device
+        )
+        self._marks: list[torch.Tensor] = []  # what this observation's paint marks
+        self._marked: torch.Tensor | None = None  # what the last observation marked
+        self._bits = torch.tensor([0, 1], dtype=torch.uint8, device=self.device)
 
     # -- what a game defines -----------------------------------------------------------
 
@@ -92,16 +99,41 @@ class MinAtarEnv(TorchVectorEnv):
         valid: torch.Tensor | None = None,
     ) -> None:
         """Set the cells (y, x) of ``channel`` where ``valid``: each (num_envs,) or
-        (num_envs, K), one scatter for all (the rest go to a spare column)."""
+        (num_envs, K) (the rest go to a spare column)."""
         index = channel * SIZE * SIZE + y * SIZE + x
         if valid is not None:
             index = torch.where(valid, index, self._spare)
-        self._canvas.scatter_(1, index.reshape(self.num_envs, -1), 1)
+        self.mark(index)
+
+    def mark(self, index: torch.Tensor) -> None:
+        """Set the canvas cells ``index`` (int64, num_envs first; ``_spare`` for none). The
+        marks of one observation are scattered together once its ``_paint`` is done."""
+        self._marks.append(index.reshape(self.num_envs, -1))
 
     def fill(self, channel: int, grid: torch.Tensor) -> None:
         """Set ``channel`` to a (num_envs, 10, 10) bool grid."""
-        cells = SIZE * SIZE
-        self._canvas[:, channel * cells : (channel + 1) * cells] = grid.reshape(-1, cells)
+        self.fill_cells(channel * SIZE * SIZE, grid.reshape(self.num_envs, -1))
+
+    def fill_cells(self, start: int, values: torch.Tensor) -> None:
+        """Set the canvas cells from ``start`` on to ``values`` (num_envs, K) of 0 and 1."""
+        self._canvas[:, start : start + values.shape[1]] = values
+
+    def _observe(self) -> torch.Tensor:
+        """Paint the preallocated canvas and return a copy: callers may keep observations."""
+        if self._marked is not None:  # clear the last observation's marks
+            self._set(self._marked, 0)
+        self._marks = []
+        self._paint()
+        if self._marks:
+            marks = self._marks[0] if len(self._marks) == 1 else torch.cat(self._marks, dim=1)
+            self._set(marks, 1)
+            self._marked = marks
+        obs = self._canvas[:, : self._spare].view(self.num_envs, -1, SIZE, SIZE)
+        return obs.clone(memory_format=torch.contiguous_format)
+
+    def _set(self, index: torch.Tensor, bit: int) -> None:
+        """Write ``bit`` to the canvas cells ``index`` (num_envs, K)."""
+        self._canvas.scatter_(1, index, self._bits[bit : bit + 1].expand(index.shape))
 
     def _reset_envs(self, mask: torch.Tensor, options: dict[str, Any] | None) -> None:
         self._start(mask)
@@ -116,14 +148,6 @@ class MinAtarEnv(TorchVectorEnv):
         reward = self._act(self.last_action)
         terminated = self.terminal.clone()
         return reward.float(), terminated, torch.zeros_like(terminated), None
-
-    def _observe(self) -> torch.Tensor:
-        self._canvas = torch.zeros(
-            (self.num_envs, self._spare + 1), dtype=torch.uint8, device=self.device
-        )
-        self._paint()
-        obs = self._canvas[:, : self._spare].reshape(self.num_envs, -1, SIZE, SIZE)
-        return obs.contiguous()
 
     def __repr__(self) -> str:
         return (
