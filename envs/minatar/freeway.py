@@ -28,24 +28,25 @@ class FreewayEnv(MinAtarEnv):
         self.pos, self.move_timer, self.terminate_timer = (
             torch.zeros(n, dtype=torch.int64, device=d) for _ in range(3)
         )
-        # per lane: x, countdown to the next move, signed speed (its sign: the direction)
-        self.car_x, self.car_timer, self.car_speed = (
-            torch.zeros((n, LANES), dtype=torch.int64, device=d) for _ in range(3)
+        # per lane: x, countdown to the next move, frames between moves, direction (+1 right)
+        self.car_x, self.car_timer, self.car_period, self.car_dir = (
+            torch.zeros((n, LANES), dtype=torch.int64, device=d) for _ in range(4)
         )
         self._lanes = torch.arange(1, LANES + 1, device=d).expand(n, LANES)
+        self._wrap = torch.tensor([*range(10), 0, 9], device=d)  # x in -1..10 -> x mod 10
         self._start(self._everyone)
 
     def _randomize_cars(self, mask: torch.Tensor, initialize: bool) -> None:
         speeds = self.draws.integers(1, 6, mask, (LANES,))
         # the package takes the sign of rand - 0.5: a draw of exactly 0.5 (probability 0 in
         # its float64) would stop a car; here it drives right
-        directions = torch.where(self.draws.uniform(mask, (LANES,)) < 0.5, -1, 1)
-        speeds = speeds * directions
+        left = self.draws.uniform(mask, (LANES,)) < 0.5
         m = mask[:, None]
         if initialize:
-            self.car_x = torch.where(m, 0, self.car_x)
-        self.car_timer = torch.where(m, speeds.abs(), self.car_timer)
-        self.car_speed = torch.where(m, speeds, self.car_speed)
+            self.car_x = self.car_x * ~m
+        self.car_timer = torch.where(m, speeds, self.car_timer)
+        self.car_period = torch.where(m, speeds, self.car_period)
+        self.car_dir = torch.where(m, 1 - 2 * left.long(), self.car_dir)
 
     def _start(self, mask: torch.Tensor) -> None:
         self._randomize_cars(mask, initialize=True)
@@ -58,31 +59,34 @@ class FreewayEnv(MinAtarEnv):
         up = ready & (action == action_index("u"))
         down = ready & (action == action_index("d"))
         self.move_timer = torch.where(up | down, PLAYER_SPEED, self.move_timer)
-        pos = torch.where(up, (self.pos - 1).clamp(min=0), self.pos)
-        pos = torch.where(down, (pos + 1).clamp(max=9), pos)
+        pos = (self.pos - up.long() + down.long()).clamp(0, 9)
 
         crossed = pos == 0
         reward = crossed.long()
         self._randomize_cars(crossed, initialize=False)
         pos = torch.where(crossed, 9, pos)
-
-        for lane in range(LANES):  # in the package's order: a hit moves the chicken
-            x, timer, speed = self.car_x[:, lane], self.car_timer[:, lane], self.car_speed[:, lane]
-            pos = torch.where((x == 4) & (pos == lane + 1), 9, pos)
-            moves = timer == 0
-            x = torch.where(moves, (x + speed.sign()) % 10, x)
-            self.car_timer[:, lane] = torch.where(moves, speed.abs(), timer - 1)
-            self.car_x[:, lane] = x
-            pos = torch.where(moves & (x == 4) & (pos == lane + 1), 9, pos)
-        self.pos = pos
+        self.pos = torch.where(self._hit(pos), 9, pos)
 
         self.move_timer -= (self.move_timer > 0).long()
         self.terminate_timer -= 1
         self.terminal |= self.terminate_timer < 0
         return reward
 
+    def _hit(self, pos: torch.Tensor) -> torch.Tensor:
+        """Move the cars; whether the one in the chicken's lane (row ``pos``) is on it, before
+        or after its move: only that lane's car can send the chicken back, so the package's
+        lane-by-lane loop needs no order here."""
+        x, timer = self.car_x, self.car_timer
+        moves = timer == 0
+        moved = self._wrap[x + self.car_dir * moves]
+        self.car_timer = torch.where(moves, self.car_period, timer - 1)
+        self.car_x = moved
+        on = (x == 4) | (moves & (moved == 4))
+        return (on & (self._lanes == pos[:, None])).any(dim=1)
+
     def _paint(self) -> None:
-        self.paint(0, self.pos, torch.full_like(self.pos, 4))
-        self.paint(1, self._lanes, self.car_x)
-        behind = (self.car_x - torch.where(self.car_speed > 0, 1, -1)) % 10
-        self.paint(1 + self.car_speed.abs(), self._lanes, behind)  # speed k: channel speed<k>
+        chicken = 10 * self.pos + 4  # channel 0, column 4
+        cars = 100 + 10 * self._lanes + self.car_x  # channel 1
+        # the trail, behind the car, in channel speed<k> (1 + k) for a car moving every k
+        trails = cars + 100 * self.car_period + self._wrap[self.car_x - self.car_dir] - self.car_x
+        self.mark(torch.cat((chicken[:, None], cars, trails), dim=1))
