@@ -98,19 +98,22 @@ class PopulationNet(nn.Module):
         k, batch, _, height, width = obs.shape
         positions = (height - KERNEL + 1) * (width - KERNEL + 1)
         # 3x3 patches as strided views, laid out (position, channel, kh, kw): one uint8 copy
-        windows = obs.unfold(3, KERNEL, 1).unfold(4, KERNEL, 1).permute(0, 1, 3, 4, 2, 5, 6)
-        patches = windows.reshape(k, batch * positions, -1).float()
+        windows = obs.float().unfold(3, KERNEL, 1).unfold(4, KERNEL, 1)
+        patches = windows.permute(0, 1, 3, 4, 2, 5, 6).reshape(k, batch * positions, -1)
         filters = self.conv_weight.reshape(k, self.conv_weight.shape[1], -1)
         hidden = torch.baddbmm(self.conv_bias[:, None, :], patches, filters.transpose(1, 2))
         hidden = hidden.reshape(k, batch, positions, -1)
         if self.has_coords:
             coord = (self.coord_weight * self.coord_mask[:, None, None, None, None]).flatten(2)
             hidden = hidden + (self.coord_patches @ coord.transpose(1, 2))[:, None]
-        # channel-major, as nn.Flatten flattens the conv's (N, 16, H_out, W_out)
-        hidden = hidden.relu().transpose(2, 3).reshape(k, batch, -1)
-        features = torch.baddbmm(
-            self.linear_bias[:, None, :], hidden, self.linear_weight.transpose(1, 2)
-        ).relu()
+        hidden = hidden.relu().reshape(k, batch, -1)  # position-major
+        # the linear layer's columns, channel-major as nn.Flatten gives the conv's output,
+        # put in position-major order: a copy of the weights, not of the activations
+        out_features, filters_out = self.linear_weight.shape[1], self.conv_weight.shape[1]
+        linear = self.linear_weight.view(k, out_features, filters_out, positions)
+        linear = linear.transpose(2, 3).reshape(k, out_features, -1)
+        features = torch.baddbmm(self.linear_bias[:, None, :], hidden, linear.transpose(1, 2))
+        features = features.relu()
         logits = torch.baddbmm(
             self.policy_bias[:, None, :], features, self.policy_weight.transpose(1, 2)
         )

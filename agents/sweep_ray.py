@@ -1,4 +1,5 @@
-"""Run a sweep's trials on Ray Tune: the same :func:`coordrl.agents.sweep.run_trial`, placed by Ray.
+"""Run a sweep's trials on Ray Tune: the same :func:`coordrl.agents.sweep.run_population`
+(one trial, or a population of trials, per Tune trial), placed by Ray.
 
 Ray decides where each trial runs from its resources (``cpus``, ``gpus``, fractions
 allowed); the trial itself is the same ``coordrl train`` process as in a local sweep, so
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from coordrl.agents.sweep import Stopper, TrialResult, is_done, run_trial
+from coordrl.agents.sweep import Stopper, TrialResult, batches, run_population
 from coordrl.runs import SWEEP_STOP
 from coordrl.signals import StopSignals
 from coordrl.sweeps import Sweep
@@ -31,13 +33,14 @@ STOP_POLL_S = 0.5
 MAX_RETRIES = 2  # Tune's retries of a trial lost with its worker or node
 
 
-def _trainable(params: dict[str, Any], sweep: Sweep) -> None:
-    """One Tune trial: run the sweep's trial number ``params["index"]`` and report how.
-    When the driver asks the sweep to stop (the stop file in ``out``, which every node
-    sees), the trial's process gets SIGTERM, checkpoints and exits."""
+def _trainable(params: dict[str, Any], sweep: Sweep, work: list[list[int]]) -> None:
+    """One Tune trial: run the sweep's trials ``work[params["index"]]`` (one trial, or a
+    population) and report how each went. When the driver asks the sweep to stop (the stop
+    file in ``out``, which every node sees), the training process gets SIGTERM,
+    checkpoints and exits."""
     from ray import tune
 
-    trial = sweep.trials[params["index"]]
+    trials = [sweep.trials[i] for i in work[params["index"]]]
     stopper, finished = Stopper(), threading.Event()
 
     def watch() -> None:
@@ -48,10 +51,11 @@ def _trainable(params: dict[str, Any], sweep: Sweep) -> None:
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        result = run_trial(trial, sweep.evaluate, threads=max(1, int(sweep.cpus)), stopper=stopper)
+        threads = max(1, int(sweep.cpus))
+        results = run_population(trials, sweep.evaluate, threads=threads, stopper=stopper)
     finally:
         finished.set()
-    tune.report(dataclasses.asdict(result))
+    tune.report({"results": json.dumps([dataclasses.asdict(r) for r in results])})
 
 
 # Ray's workers SIGKILL their child processes when they exit; a trial's `coordrl train`
@@ -166,11 +170,14 @@ def run_ray(
     max_concurrent: int | None,
     on_result: Callable[[TrialResult], None],
 ) -> list[TrialResult]:
-    """Every trial as a Tune trial (Ray connected first, see :func:`connect`); a trial that
-    errors inside Ray is reported as failed."""
+    """Every trial, or population of trials (:func:`~coordrl.agents.sweep.batches`), as a
+    Tune trial (Ray connected first, see :func:`connect`); a Tune trial that errors inside
+    Ray is reported as failed for each of its trials."""
     from ray import tune
 
-    todo = [i for i, trial in enumerate(sweep.trials) if not is_done(trial, sweep.evaluate)]
+    index = {trial.name: i for i, trial in enumerate(sweep.trials)}
+    work = [[index[t.name] for t in batch] for batch in batches(sweep)]
+    todo = {i for batch in work for i in batch}
     skipped = {
         i: TrialResult(trial.name, "skipped", str(trial.run_dir))
         for i, trial in enumerate(sweep.trials)
@@ -178,11 +185,17 @@ def run_ray(
     }
     for result in skipped.values():
         on_result(result)
-    if not todo:
+    if not work:
         return list(skipped.values())
 
     stop_file = sweep.out / SWEEP_STOP
     stop_file.unlink(missing_ok=True)  # a stop file of an earlier, interrupted sweep
+
+    def lost(batch: int, message: str) -> list[TrialResult]:
+        return [
+            TrialResult(sweep.trials[i].name, "failed", str(sweep.trials[i].run_dir), message)
+            for i in work[batch]
+        ]
 
     class Report(tune.Callback):
         def on_step_begin(self, iteration, trials, **info) -> None:
@@ -190,23 +203,29 @@ def run_ray(
                 stop_file.touch()  # every trial's process checkpoints and exits
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-            on_result(TrialResult(**{f.name: result[f.name] for f in FIELDS}))
+            for row in json.loads(result["results"]):
+                on_result(TrialResult(**row))
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
-            name = sweep.trials[trial.config["index"]].name
-            run_dir = str(sweep.trials[trial.config["index"]].run_dir)
-            on_result(TrialResult(name, "failed", run_dir, LOST))
+            for result in lost(trial.config["index"], LOST):
+                on_result(result)
+
+    def name(tune_trial) -> str:
+        batch = work[tune_trial.config["index"]]
+        first = sweep.trials[batch[0]].name
+        return first if len(batch) == 1 else f"{first}+{len(batch) - 1}"
 
     trainable = tune.with_resources(
-        tune.with_parameters(_trainable, sweep=sweep), {"cpu": sweep.cpus, "gpu": sweep.gpus}
+        tune.with_parameters(_trainable, sweep=sweep, work=work),
+        {"cpu": sweep.cpus, "gpu": sweep.gpus},
     )
     tuner = tune.Tuner(
         trainable,
-        param_space={"index": tune.grid_search(todo)},
+        param_space={"index": tune.grid_search(list(range(len(work))))},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
-            trial_name_creator=lambda t: sweep.trials[t.config["index"]].name,
-            trial_dirname_creator=lambda t: sweep.trials[t.config["index"]].name,
+            trial_name_creator=name,
+            trial_dirname_creator=name,
         ),
         run_config=tune.RunConfig(
             name=time.strftime("tune-%Y%m%d-%H%M%S"),
@@ -224,21 +243,19 @@ def run_ray(
             grid = tuner.fit()
     finally:
         stop_file.unlink(missing_ok=True)
-    results = []
-    for index, trial in enumerate(sweep.trials):
-        if index in skipped:
-            results.append(skipped[index])
-            continue
-        found = [r for r in grid if r.config and r.config.get("index") == index]
+    by_name: dict[str, TrialResult] = {r.name: r for r in skipped.values()}
+    for batch in range(len(work)):
+        found = [r for r in grid if r.config and r.config.get("index") == batch]
         metrics = found[0].metrics if found else {}
-        if metrics and "status" in metrics:
-            results.append(TrialResult(**{f.name: metrics[f.name] for f in FIELDS}))
+        if metrics and "results" in metrics:
+            by_name.update(
+                (row["name"], TrialResult(**row)) for row in json.loads(metrics["results"])
+            )
         else:
             error = found[0].error if found else None
             first = str(error).strip().splitlines()[0] if error else "it did not run"
-            message = f"{LOST} ({first})"
-            results.append(TrialResult(trial.name, "failed", str(trial.run_dir), message))
-    return results
+            by_name.update((r.name, r) for r in lost(batch, f"{LOST} ({first})"))
+    return [by_name[trial.name] for trial in sweep.trials]
 
 
 FIELDS = dataclasses.fields(TrialResult)

@@ -296,3 +296,25 @@ def test_a_sweep_of_populations_runs_and_its_re_run_skips_them(tmp_path, capsys)
     code, out, err = run(capsys, "sweep", path)
     assert code == 0
     assert "0 finished" in out or "skipped" in out
+
+
+def test_a_ray_sweep_trains_one_population_per_tune_trial(tmp_path):
+    ray = pytest.importorskip("ray")
+    from coordrl.agents.sweep_ray import run_ray
+
+    grid = {"env": ["coordrl/MinAtar-Breakout-v0"], "arch": ["conv", "coordconv"], "seed": [0]}
+    sweep = load_sweep(sweep_file(tmp_path, population="auto", grid=grid), preflight)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        seen = []
+        results = run_ray(sweep, 2, seen.append)
+        assert {r.status for r in results} == {"finished"}, results
+        assert sorted(r.name for r in seen) == sorted(t.name for t in sweep.trials)
+        log = (sweep.trials[0].run_dir / "sweep.log").read_text()
+        assert "coordrl population" in log
+        for trial in sweep.trials:
+            assert (trial.run_dir / TORCH_MODEL).is_file()
+            assert (trial.run_dir / "eval" / "sweep.json").is_file()
+        assert {r.status for r in run_ray(sweep, 2, lambda r: None)} == {"skipped"}
+    finally:
+        ray.shutdown()
