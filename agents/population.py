@@ -106,7 +106,8 @@ def population_key(config: RunConfig) -> str | None:
 class _Member:
     config: RunConfig
     settings: A2CSettings | PPOSettings
-    generator: torch.Generator  # action sampling and minibatch order
+    generator: torch.Generator  # action sampling and minibatch order, on the device
+    cpu_rng: torch.Tensor  # the CPU generator's state (what the single trainer saves)
 
 
 class PopulationTrainer:
@@ -130,10 +131,9 @@ class PopulationTrainer:
         models = []
         for config in configs:
             model, rng = member_model(space, actions, config.arch, config.seed, **_coord(config))
-            generator = torch.Generator()
-            generator.set_state(rng)
+            generator = _member_generator(self.device, config.seed, rng)
             settings = settings_class(**config.hyperparams)
-            self.members.append(_Member(config, settings, generator))
+            self.members.append(_Member(config, settings, generator, rng))
             models.append(model)
         self.settings = self.members[0].settings  # the shared (non-per-member) values
         self.coordconv = [c.arch == "coordconv" for c in configs]
@@ -253,9 +253,9 @@ class PopulationTrainer:
         return torch.stack(
             [
                 torch.multinomial(p, 1, True, generator=m.generator).squeeze(1)
-                for p, m in zip(probs.cpu(), self.members, strict=True)
+                for p, m in zip(probs, self.members, strict=True)
             ]
-        ).to(self.device)
+        )
 
     def _ended_episodes(self) -> list[Episodes]:
         """Each member's finished episodes of the rollout, in the order they ended (one
@@ -349,8 +349,11 @@ class PopulationTrainer:
         updates = 0
         for _ in range(s.n_epochs):
             order = torch.stack(
-                [torch.randperm(size, generator=m.generator) for m in self.members]
-            ).to(self.device)
+                [
+                    torch.randperm(size, generator=m.generator, device=self.device)
+                    for m in self.members
+                ]
+            )
             for start in range(0, size, s.batch_size):
                 idx = order[:, start : start + s.batch_size]
                 batch = {key: value[rows, idx] for key, value in flat.items()}
@@ -401,8 +404,12 @@ class PopulationTrainer:
                 "model": self.member_network(k),
                 "optimizer": self._member_optimizer_state(k),
                 "num_timesteps": self.num_timesteps,
-                "torch_rng": self.members[k].generator.get_state(),
             }
+            if self.device.type == "cuda":
+                state["torch_rng"] = self.members[k].cpu_rng
+                state["cuda_rng"] = self.members[k].generator.get_state()
+            else:
+                state["torch_rng"] = self.members[k].generator.get_state()
             torch.save(state, folder / TORCH_STATE)
 
     def load_state(self, folders: Sequence[Path]) -> None:
@@ -420,7 +427,14 @@ class PopulationTrainer:
             else:
                 blank = {"step": 0, "square_avg": torch.ones(())}
             self.optimizer.load_member_state(k, [by_name.get(n, blank) for n in self._param_names])
-            self.members[k].generator.set_state(state["torch_rng"])
+            member = self.members[k]
+            member.cpu_rng = state["torch_rng"]
+            if self.device.type != "cuda":
+                member.generator.set_state(state["torch_rng"])
+            elif "cuda_rng" in state:
+                member.generator.set_state(state["cuda_rng"])
+            else:  # a CPU run's checkpoint goes on on a GPU: a fresh stream
+                member.generator.manual_seed(member.config.seed + int(state["num_timesteps"]))
             steps.add(int(state["num_timesteps"]))
         if len(steps) != 1:
             raise ValueError(f"the members' checkpoints are at different steps: {sorted(steps)}")
@@ -434,6 +448,17 @@ class PopulationTrainer:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _member_generator(device: torch.device, seed: int, cpu_rng: torch.Tensor) -> torch.Generator:
+    """Where the single trainer samples from: torch's CPU generator after building its
+    network (``cpu_rng``), or on a GPU the device's, seeded by ``torch.manual_seed(seed)``."""
+    generator = torch.Generator(device=device)
+    if device.type == "cuda":
+        generator.manual_seed(seed)
+    else:
+        generator.set_state(cpu_rng)
+    return generator
 
 
 def _normalize(advantages: torch.Tensor) -> torch.Tensor:

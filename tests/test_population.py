@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from cli_helpers import run
+from devices import DEVICES
 from training_process import wait_for_checkpoints
 
 from coordrl.agents.population import PopulationTrainer, check_population
@@ -50,14 +51,15 @@ def assert_same_weights(single: dict, member: dict, atol: float) -> None:
         torch.testing.assert_close(member[name], single[name], rtol=0, atol=atol, msg=name)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("algo", list(ALGOS))
-def test_each_member_trains_exactly_as_the_single_agent_trainer(algo):
+def test_each_member_trains_exactly_as_the_single_agent_trainer(algo, device):
     """Conv and CoordConv members in one population, with their own seeds, learning rates
     and gradient clipping: after 20 updates each has the single trainer's weights."""
     configs = [
-        member_config(algo, 0, "conv"),
-        member_config(algo, 1, "coordconv", learning_rate=2e-3, max_grad_norm=0.1),
-        member_config(algo, 2, "coordconv", ent_coef=0.05),
+        member_config(algo, 0, "conv", device=device),
+        member_config(algo, 1, "coordconv", device=device, learning_rate=2e-3, max_grad_norm=0.1),
+        member_config(algo, 2, "coordconv", device=device, ent_coef=0.05),
     ]
     steps = updates(configs[0], 20)
     population = PopulationTrainer(configs)
@@ -66,7 +68,8 @@ def test_each_member_trains_exactly_as_the_single_agent_trainer(algo):
         single = make_trainer(config)
         start = {n: p.clone() for n, p in single.model.state_dict().items()}
         single.learn(steps)
-        final = single.model.state_dict()
+        final = {n: p.cpu() for n, p in single.model.state_dict().items()}
+        start = {n: p.cpu() for n, p in start.items()}
         assert any(not torch.equal(start[n], final[n]) for n in final), "nothing was learned"
         assert_same_weights(final, population.member_network(k), atol=2e-5)
 
@@ -198,7 +201,7 @@ def test_a_member_checkpoint_restores_the_single_trainer_exactly(tmp_path):
 
 
 def test_a_killed_population_resumes_to_exactly_its_total(tmp_path):
-    settings = {"timesteps": 40_000, "checkpoint_every": 4_000, "keep_checkpoints": 1}
+    settings = {"timesteps": 20_000, "checkpoint_every": 2_000, "keep_checkpoints": 1}
     configs = [
         member_config("device_a2c", 0, "conv", n_envs=16, **settings),
         member_config("device_a2c", 1, "coordconv", n_envs=16, **settings),
@@ -216,11 +219,11 @@ def test_a_killed_population_resumes_to_exactly_its_total(tmp_path):
     assert "resuming the population from its checkpoint at step" in done.stdout
     for run_dir in dirs:
         assert (run_dir / TORCH_MODEL).is_file()
-        assert list_checkpoints(run_dir)[-1][0] == 40_000
+        assert list_checkpoints(run_dir)[-1][0] == 20_000
         with (run_dir / "episodes.csv").open() as f:
             steps = [int(r["step"]) for r in csv.DictReader(f)]
-        assert steps == sorted(steps) and steps[-1] <= 40_000
-    assert min(killed_at) < 40_000
+        assert steps == sorted(steps) and steps[-1] <= 20_000
+    assert min(killed_at) < 20_000
 
 
 def test_resuming_a_member_while_its_population_trains_names_the_holder(tmp_path, capsys):
