@@ -33,6 +33,7 @@ class A2CSettings:
     max_grad_norm: float = 0.5
     rms_prop_eps: float = 1e-5
     normalize_advantage: bool = False
+    precision: str = "fp32"  # or "bf16": the network under bfloat16 autocast
 
 
 class DeviceA2C(DevicePPO):
@@ -57,7 +58,7 @@ class DeviceA2C(DevicePPO):
         del remaining
         s, b = self.settings, self.buffers
         flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in b.items()}
-        head, value = self.model(flat["obs"])
+        head, value = self._forward(flat["obs"])
         dist = self.model.distribution(head)
         advantages = flat["advantages"]
         if s.normalize_advantage:

@@ -50,6 +50,13 @@ class PPOSettings:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     normalize_advantage: bool = True
+    precision: str = "fp32"  # or "bf16": the network under bfloat16 autocast
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The network's arithmetic for ``precision``: bfloat16 autocast (weights, optimizer
+    state and the losses stay float32), or as it is for ``fp32``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 class ActorCritic(nn.Module):
@@ -227,15 +234,21 @@ class DevicePPO:
                     self._receive(before, groups[before], pending.pop(before))
         for index in list(pending):
             self._receive(index, groups[index], pending.pop(index))
-        _, next_value = self.model(self._obs)
+        _, next_value = self._forward(self._obs)
         self._advantages(next_value)
         return self._ended_episodes()
+
+    def _forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's heads in the settings' precision, as float32."""
+        with autocast(self.device, self.settings.precision):
+            head, value = self.model(obs)
+        return head.float(), value.float()
 
     def _act(self, t: int, envs: slice) -> torch.Tensor:
         """Sample actions for ``envs`` at rollout step ``t``, recording what the update needs."""
         b = self.buffers
         obs = self._obs[envs]
-        head, value = self.model(obs)
+        head, value = self._forward(obs)
         dist = self.model.distribution(head)
         action = dist.sample()  # a Box env clips it; the update scores the sample
         b["obs"][t, envs] = obs
@@ -249,7 +262,7 @@ class DevicePPO:
         b, ends = self.buffers, self.ends
         obs, reward, terminated, truncated, info = self.env.recv(index)
         if "final_obs" in info and truncated.any():  # bootstrap what the time limit cut
-            _, final_value = self.model(info["final_obs"])
+            _, final_value = self._forward(info["final_obs"])
             reward = reward + self.settings.gamma * final_value * truncated
         b["rewards"][t, envs] = reward
         b["dones"][t, envs] = (terminated | truncated).float()
@@ -303,7 +316,7 @@ class DevicePPO:
             order = torch.randperm(size, device=self.device)
             for start in range(0, size, s.batch_size):
                 idx = order[start : start + s.batch_size]
-                head, value = self.model(flat["obs"][idx])
+                head, value = self._forward(flat["obs"][idx])
                 dist = self.model.distribution(head)
                 logprob = dist.log_prob(flat["actions"][idx])
                 ratio = torch.exp(logprob - flat["logprobs"][idx])

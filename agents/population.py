@@ -27,7 +27,7 @@ import torch
 from torch.distributions import Categorical
 
 from coordrl.agents.device_a2c import A2CSettings
-from coordrl.agents.device_ppo import PPOSettings
+from coordrl.agents.device_ppo import PPOSettings, autocast
 from coordrl.agents.population_net import (
     BatchedAdam,
     BatchedRMSpropTF,
@@ -231,7 +231,7 @@ class PopulationTrainer:
         assert self._obs is not None
         for t in range(self.settings.n_steps):
             obs = self._obs.view(k, n, *self._obs.shape[1:])
-            logits, value = self.net(obs)
+            logits, value = self._forward(obs)
             dist = Categorical(logits=logits, validate_args=False)
             action = self._sample(dist.probs)
             b["obs"][t] = obs
@@ -244,9 +244,15 @@ class PopulationTrainer:
             ends["ended"][t] = info["_episode"].view(k, n)
             ends["score"][t] = info["episode_return"].view(k, n)
             ends["length"][t] = info["episode_length"].view(k, n)
-        _, next_value = self.net(self._obs.view(k, n, *self._obs.shape[1:]))
+        _, next_value = self._forward(self._obs.view(k, n, *self._obs.shape[1:]))
         self._advantages(next_value)
         return self._ended_episodes()
+
+    def _forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's heads in the settings' precision, as float32."""
+        with autocast(self.device, self.settings.precision):
+            logits, value = self.net(obs)
+        return logits.float(), value.float()
 
     def _sample(self, probs: torch.Tensor) -> torch.Tensor:
         """Each member's actions from its own generator, as ``Categorical.sample`` draws."""
@@ -305,7 +311,7 @@ class PopulationTrainer:
         self, flat: dict[str, torch.Tensor], advantages: torch.Tensor, clip: torch.Tensor | None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The summed loss of all members and each member's parts, (K,) each."""
-        logits, value = self.net(flat["obs"])
+        logits, value = self._forward(flat["obs"])
         dist = Categorical(logits=logits, validate_args=False)
         logprob = dist.log_prob(flat["actions"])
         parts: dict[str, torch.Tensor] = {}
@@ -377,7 +383,10 @@ class PopulationTrainer:
         """Member ``k``'s optimizer as the single trainer's ``state_dict()`` holds it."""
         names = self._names(k)
         states = self.optimizer.member_state(k)
-        by_name = dict(zip(self._param_names, states, strict=True))
+        by_name = {
+            theirs: _layout(state, self.net.to_theirs, ours)
+            for (ours, theirs), state in zip(self.net.pairs(), states, strict=True)
+        }
         if isinstance(self.optimizer, BatchedAdam):
             group = torch.optim.Adam([torch.zeros(1)], eps=1e-5).state_dict()["param_groups"][0]
         else:
@@ -426,7 +435,13 @@ class PopulationTrainer:
                 blank = {**zero, "exp_avg": torch.zeros(()), "exp_avg_sq": torch.zeros(())}
             else:
                 blank = {"step": 0, "square_avg": torch.ones(())}
-            self.optimizer.load_member_state(k, [by_name.get(n, blank) for n in self._param_names])
+            self.optimizer.load_member_state(
+                k,
+                [
+                    _layout(by_name.get(theirs, blank), self.net.to_ours, ours)
+                    for ours, theirs in self.net.pairs()
+                ],
+            )
             member = self.members[k]
             member.cpu_rng = state["torch_rng"]
             if self.device.type != "cuda":
@@ -448,6 +463,15 @@ class PopulationTrainer:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _layout(state: dict[str, Any], convert: Callable, name: str) -> dict[str, Any]:
+    """A parameter's optimizer state with its tensors put in another layout (``convert``:
+    :meth:`PopulationNet.to_ours` or ``to_theirs``)."""
+    return {
+        key: convert(name, value) if isinstance(value, torch.Tensor) and value.dim() else value
+        for key, value in state.items()
+    }
 
 
 def _member_generator(device: torch.device, seed: int, cpu_rng: torch.Tensor) -> torch.Generator:

@@ -60,9 +60,12 @@ class PopulationNet(nn.Module):
         self.with_r = bool(with_r and with_r.pop())
         self.has_coords = bool(coord_members)
         self.register_buffer("coord_mask", torch.tensor(coordconv, dtype=torch.float32))
+        _, height, width = self.obs_shape
+        self.positions = (height - KERNEL + 1) * (width - KERNEL + 1)
+        self.filters = members[0].extractor.cnn[0].out_channels
         states = [m.state_dict() for m in members]
         for ours, theirs in self.pairs():
-            stacked = [self._member_tensor(s, theirs) for s in states]
+            stacked = [self._member_tensor(s, ours, theirs) for s in states]
             self.register_parameter(ours, nn.Parameter(torch.stack(stacked)))
         if self.has_coords:
             self.register_buffer("coord_patches", self._coord_patches(), persistent=False)
@@ -75,12 +78,30 @@ class PopulationNet(nn.Module):
             if ours != "coord_weight" or self.has_coords
         ]
 
-    def _member_tensor(self, state: dict[str, torch.Tensor], name: str) -> torch.Tensor:
-        if name in state:
-            return state[name].detach().clone()
+    def _member_tensor(
+        self, state: dict[str, torch.Tensor], ours: str, theirs: str
+    ) -> torch.Tensor:
+        """One member's ``theirs`` from an ``ActorCritic`` state dict, in our layout."""
+        if theirs in state:
+            return self.to_ours(ours, state[theirs].detach().clone())
         # a conv member's coordinate weights: zero (its output is a plain conv's)
-        out_channels = state["extractor.cnn.0.weight"].shape[0]
-        return torch.zeros(out_channels, 3 if self.with_r else 2, KERNEL, KERNEL)
+        return torch.zeros(self.filters, 3 if self.with_r else 2, KERNEL, KERNEL)
+
+    def to_ours(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """A member's parameter (or optimizer state of one) from ``ActorCritic``'s layout to
+        ours: the linear layer's inputs position-major (the conv output as it comes), not
+        channel-major as ``nn.Flatten`` orders them; the others as they are."""
+        if name != "linear_weight":
+            return tensor
+        rows = tensor.shape[0]
+        return tensor.view(rows, self.filters, self.positions).transpose(1, 2).reshape(rows, -1)
+
+    def to_theirs(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`to_ours`."""
+        if name != "linear_weight":
+            return tensor
+        rows = tensor.shape[0]
+        return tensor.view(rows, self.positions, self.filters).transpose(1, 2).reshape(rows, -1)
 
     def _coord_patches(self) -> torch.Tensor:
         """The coordinate channels' 3x3 patches, (H_out * W_out, coords * 9)."""
@@ -97,22 +118,21 @@ class PopulationNet(nn.Module):
         """Logits (K, B, A) and values (K, B) for uint8 observations (K, B, C, H, W)."""
         k, batch, _, height, width = obs.shape
         positions = (height - KERNEL + 1) * (width - KERNEL + 1)
-        # 3x3 patches as strided views, laid out (position, channel, kh, kw): one uint8 copy
-        windows = obs.float().unfold(3, KERNEL, 1).unfold(4, KERNEL, 1)
-        patches = windows.permute(0, 1, 3, 4, 2, 5, 6).reshape(k, batch * positions, -1)
-        filters = self.conv_weight.reshape(k, self.conv_weight.shape[1], -1)
+        # 3x3 patches laid out (position, kh, kw, channel): gathered from a channels-last
+        # copy of the input, each patch row is one contiguous run of kw x channels values
+        pixels = obs.permute(0, 1, 3, 4, 2).float().contiguous()
+        windows = pixels.unfold(2, KERNEL, 1).unfold(3, KERNEL, 1)  # (k, b, y, x, c, kh, kw)
+        patches = windows.permute(0, 1, 2, 3, 5, 6, 4).reshape(k, batch * positions, -1)
+        filters = self.conv_weight.permute(0, 1, 3, 4, 2).reshape(k, self.conv_weight.shape[1], -1)
         hidden = torch.baddbmm(self.conv_bias[:, None, :], patches, filters.transpose(1, 2))
         hidden = hidden.reshape(k, batch, positions, -1)
         if self.has_coords:
             coord = (self.coord_weight * self.coord_mask[:, None, None, None, None]).flatten(2)
             hidden = hidden + (self.coord_patches @ coord.transpose(1, 2))[:, None]
-        hidden = hidden.relu().reshape(k, batch, -1)  # position-major
-        # the linear layer's columns, channel-major as nn.Flatten gives the conv's output,
-        # put in position-major order: a copy of the weights, not of the activations
-        out_features, filters_out = self.linear_weight.shape[1], self.conv_weight.shape[1]
-        linear = self.linear_weight.view(k, out_features, filters_out, positions)
-        linear = linear.transpose(2, 3).reshape(k, out_features, -1)
-        features = torch.baddbmm(self.linear_bias[:, None, :], hidden, linear.transpose(1, 2))
+        hidden = hidden.relu().reshape(k, batch, -1)  # position-major, as linear_weight reads
+        features = torch.baddbmm(
+            self.linear_bias[:, None, :], hidden, self.linear_weight.transpose(1, 2)
+        )
         features = features.relu()
         logits = torch.baddbmm(
             self.policy_bias[:, None, :], features, self.policy_weight.transpose(1, 2)
@@ -128,22 +148,14 @@ class PopulationNet(nn.Module):
         for ours, theirs in self.pairs():
             if ours == "coord_weight" and not coordconv:
                 continue
-            state[theirs] = getattr(self, ours)[k].detach().cpu().clone()
+            state[theirs] = self.to_theirs(ours, getattr(self, ours)[k].detach().cpu().clone())
         return state
 
     def load_member_state(self, k: int, state: dict[str, torch.Tensor]) -> None:
         """Set member ``k``'s weights from an ``ActorCritic`` state dict."""
         with torch.no_grad():
             for ours, theirs in self.pairs():
-                getattr(self, ours)[k].copy_(self._member_tensor(state, theirs))
-
-    def member_parameters(self, k: int, coordconv: bool) -> dict[str, torch.Tensor]:
-        """Member ``k``'s slice of each parameter, by ``ActorCritic`` name (views)."""
-        return {
-            theirs: getattr(self, ours)[k]
-            for ours, theirs in self.pairs()
-            if ours != "coord_weight" or coordconv
-        }
+                getattr(self, ours)[k].copy_(self._member_tensor(state, ours, theirs))
 
 
 def member_model(

@@ -221,6 +221,9 @@ _ON_POLICY: dict[str, Field] = {
     "normalize_advantage": Field("bool"),
 }
 
+# the on-device agents' network arithmetic: float32, or bfloat16 autocast (float32 weights)
+_PRECISION = Field("str", choices=("fp32", "bf16"))
+
 ATARI_ONLY: tuple[str, ...] = (
     "backend",
     "repeat_action_probability",
@@ -299,8 +302,13 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         "batch_size": _positive_int(),
         "n_epochs": _positive_int(),
         "clip_range": Field("schedule", above=0.0),
+        "precision": _PRECISION,
     },
-    "device_a2c": {**_ON_POLICY, "rms_prop_eps": Field("float", above=0.0)},
+    "device_a2c": {
+        **_ON_POLICY,
+        "rms_prop_eps": Field("float", above=0.0),
+        "precision": _PRECISION,
+    },
 }
 
 
