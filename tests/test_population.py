@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -36,6 +37,8 @@ def member_config(algo: str, seed: int, arch: str, game: str = "Breakout", **cha
     for key, value in changes.items():
         if key in ("learning_rate", "max_grad_norm", "ent_coef", "clip_range", "gamma"):
             overrides.setdefault("hyperparams", {})[key] = value
+        elif key == "hyperparams":
+            overrides.setdefault("hyperparams", {}).update(value)
         else:
             overrides[key] = value
     return preflight(load_config(find_config(ALGOS[algo]), overrides), "test")
@@ -321,3 +324,75 @@ def test_a_ray_sweep_trains_one_population_per_tune_trial(tmp_path):
         assert {r.status for r in run_ray(sweep, 2, lambda r: None)} == {"skipped"}
     finally:
         ray.shutdown()
+
+
+def test_a_bf16_member_trains_as_the_single_bf16_trainer():
+    configs = [
+        member_config("device_a2c", seed, arch, hyperparams={"precision": "bf16"})
+        for seed, arch in ((0, "conv"), (1, "coordconv"))
+    ]
+    steps = updates(configs[0], 20)
+    population = PopulationTrainer(configs)
+    population.learn(steps)
+    for k, config in enumerate(configs):
+        single = make_trainer(config)
+        single.learn(steps)
+        assert_same_weights(single.model.state_dict(), population.member_network(k), atol=1e-4)
+
+
+def test_precision_is_checked_in_one_line(capsys):
+    code, _, err = run(
+        capsys, "train", "--config", "minatar/a2c", "--set", "hyperparams.precision=fp16"
+    )
+    assert code == 2
+    assert err.startswith("error:") and "precision" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_bf16_learning_curves_stay_within_the_float32_seed_spread():
+    """Breakout, 5 seeds each, 400k steps: at each quarter of the run the bf16 agents' mean
+    training score lies within the range of the float32 agents' scores."""
+    total, seeds = 400_000, range(5)
+    curves = {}
+    for precision in ("fp32", "bf16"):
+        configs = [
+            member_config(
+                "device_a2c",
+                seed,
+                "conv",
+                n_envs=16,
+                hyperparams={"precision": precision, "learning_rate": 2e-3},
+            )
+            for seed in seeds
+        ]
+        population = PopulationTrainer(configs)
+        scores: list[list[float]] = [[] for _ in seeds]
+        points = []
+
+        def report(step, episodes, scores=scores, points=points):
+            for mine, ended in zip(scores, episodes, strict=True):
+                mine.extend(ended.score.tolist())
+            if step >= (len(points) + 1) * total // 4:
+                points.append([float(np.mean(s[-100:])) for s in scores])
+            return True
+
+        population.learn(total, report)
+        curves[precision] = np.array(points)  # (quarters, seeds)
+    fp32, bf16 = curves["fp32"], curves["bf16"]
+    assert fp32[-1].mean() > 2.0, "the float32 agents did not learn: the test says nothing"
+    for quarter in range(1, len(fp32)):
+        assert fp32[quarter].min() <= bf16[quarter].mean() <= fp32[quarter].max(), (fp32, bf16)
+
+
+def test_a_population_of_members_that_differ_is_one_error_line_and_writes_nothing(tmp_path, capsys):
+    configs = [
+        member_config("device_a2c", 0, "conv"),
+        member_config("device_a2c", 1, "conv", n_envs=8),
+    ]
+    dirs = prepared(tmp_path, configs)
+    code, _, err = run(capsys, "population", *dirs)
+    assert code == 2
+    assert err.startswith("error:") and "n_envs" in err and len(err.splitlines()) == 1
+    assert all(sorted(p.name for p in d.iterdir()) == [SWEEP_CONFIG] for d in dirs)
+    code, _, err = run(capsys, "population")
+    assert code == 2 and err.startswith("error:")
