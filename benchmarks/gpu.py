@@ -8,8 +8,8 @@ with its share of the budget (a part that finishes early leaves its time to the 
 tests marked ``cuda``; the layers (fp32 and bf16 autocast, eager and torch.compile); the
 toy envs at large N; the on-device PPO against SB3's PPO; SB3 PPO on Atari, device against
 CPU; the MinAtar games and the on-device A2C; Atari on the device where this coordrl has
-it. A part cut short says so and keeps what it measured. Ends with one table; all figures
-also go to ``--out`` (JSON).
+it; populations of 20 and 100 MinAtar agents. A part cut short says so and keeps what it
+measured. Ends with one table; all figures also go to ``--out`` (JSON).
 
 Offline GPU machines (python and a CUDA torch, no network): on a connected machine,
 

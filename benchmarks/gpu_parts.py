@@ -335,6 +335,36 @@ def run_atari_device(part: Part, device: torch.device, scale: str) -> None:
             part.at_least(f"Atari {name}, {n} envs: on-device / SB3", ratio, "x", 3 if gpu else 1)
 
 
+def run_population(part: Part, device: torch.device, scale: str) -> None:
+    """Population training (``minatar/a2c`` settings, half conv and half CoordConv): the
+    aggregate training steps/s of K members as one computation, float32 and bfloat16."""
+    from population import population_configs
+
+    from coordrl.agents.population import PopulationTrainer
+
+    gpu = device.type == "cuda"
+    sizes = (20, 100) if scale == "full" else (2,)
+    rollouts = 50 if scale == "full" else 2
+    for game in ("breakout", "seaquest"):
+        for members in sizes:
+            for precision in ("fp32", "bf16"):
+                what = f"population of {members}, {game}, {precision}"
+                if not part.has_time(30 if scale == "full" else 2, what):
+                    return
+                configs = population_configs(game, members, precision, str(device))
+                trainer = PopulationTrainer(configs)
+                per_rollout = configs[0].n_envs * configs[0].hyperparams["n_steps"]
+                trainer.learn(per_rollout)
+                synchronize(device)
+                start = time.perf_counter()
+                trainer.learn(per_rollout * (1 + rollouts))
+                synchronize(device)
+                rate = members * per_rollout * rollouts / (time.perf_counter() - start)
+                trainer.close()
+                # 2M steps/s: all of sweeps/minatar-5m (500M steps) in about 4 minutes
+                part.at_least(f"MinAtar {what}", rate, "steps/s", 2e6 if gpu else None)
+
+
 PARTS: dict[str, tuple[float, Callable[[Part, torch.device, str], None]]] = {
     # name: (share of the budget, by weight; the measurement)
     "tests": (5.0, run_tests),  # 85-130 s on an H200, a third of it compiling
@@ -344,4 +374,5 @@ PARTS: dict[str, tuple[float, Callable[[Part, torch.device, str], None]]] = {
     "atari": (2.0, run_atari),
     "minatar": (1.5, run_minatar),
     "atari-device": (1.0, run_atari_device),
+    "population": (1.5, run_population),
 }

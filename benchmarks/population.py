@@ -28,7 +28,9 @@ GAMES = {"breakout": "Breakout", "seaquest": "Seaquest"}
 WARMUP_UPDATES = 20
 
 
-def _configs(game: str, members: int, precision: str):
+def population_configs(game: str, members: int, precision: str, device: str = "cpu"):
+    """``members`` configs of ``minatar/a2c`` on ``game``: seeds 0, 0, 1, 1, ..., conv and
+    CoordConv in turn."""
     from coordrl.agents.trainers import preflight
     from coordrl.config import load_config
     from coordrl.shipped import find_config
@@ -39,7 +41,7 @@ def _configs(game: str, members: int, precision: str):
             "env": f"coordrl/MinAtar-{GAMES[game]}-v0",
             "seed": k // 2,
             "arch": ("conv", "coordconv")[k % 2],
-            "device": "cpu",
+            "device": device,
             "hyperparams": {"precision": precision},
         }
         configs.append(preflight(load_config(find_config("minatar/a2c"), overrides), "bench"))
@@ -64,7 +66,7 @@ def worker(kind: str, game: str, members: int, precision: str, seconds: float) -
     from coordrl.agents.population import PopulationTrainer
     from coordrl.agents.trainers import make_trainer
 
-    configs = _configs(game, members, precision)
+    configs = population_configs(game, members, precision)
     trainer = make_trainer(configs[0]) if kind == "single" else PopulationTrainer(configs)
     agents = 1 if kind == "single" else members
     per_update = configs[0].n_envs * configs[0].hyperparams["n_steps"]

@@ -57,6 +57,8 @@ def test_the_cpu_dry_run_runs_every_part_within_its_budget(tmp_path):
     if statuses["atari-device"] == "ok":
         assert rows["Atari PPO, 2 envs: on-device / SB3"]["value"] > 0
         assert rows["Atari A2C, 2 envs: on-device / SB3"]["target"] == ">= 1x"
+    if statuses["population"] == "ok":
+        assert rows["MinAtar population of 2, breakout, fp32"]["value"] > 0
     assert sum(p["seconds"] for p in report["parts"].values()) < 90 + 30  # one part's grace
     # the table printed last is the one --report prints from the saved JSON
     table = gpu_py("--report", str(out))
