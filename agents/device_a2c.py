@@ -53,7 +53,7 @@ class DeviceA2C(DevicePPO):
     def _check_settings(self) -> None:
         """Any n_steps x num_envs works: the whole rollout is one batch."""
 
-    def _update(self, remaining: float) -> dict[str, float]:
+    def _update(self, remaining: float) -> dict[str, torch.Tensor]:
         """One gradient step on the whole rollout (its learning rate is set by ``learn``)."""
         del remaining
         s, b = self.settings, self.buffers
@@ -68,4 +68,4 @@ class DeviceA2C(DevicePPO):
         entropy = dist.entropy().mean()
         self._step(policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy)
         losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-        return {key: float(value_.detach()) for key, value_ in losses.items()}
+        return {key: value_.detach() for key, value_ in losses.items()}

@@ -204,9 +204,11 @@ class DevicePPO:
             episodes = self._collect()
             losses = self._update(remaining)
             self.num_timesteps += per_rollout
-            if writer is not None:
-                for key, value in {**losses, "learning_rate": rate}.items():
+            if writer is not None:  # the losses cross to the host only to be logged, at once
+                values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
+                for key, value in zip(losses, values, strict=True):
                     writer.add_scalar(f"train/{key}", value, self.num_timesteps)
+                writer.add_scalar("train/learning_rate", rate, self.num_timesteps)
             if report is not None and not report(Progress(self.num_timesteps, episodes)):
                 break
 
@@ -277,16 +279,21 @@ class DevicePPO:
             self._obs[envs] = obs
 
     def _ended_episodes(self) -> Episodes:
-        """The rollout's finished episodes, on the host, in the order they ended."""
-        ended = self.ends["ended"].cpu()
+        """The rollout's finished episodes, on the host, in the order they ended: the
+        rollout's end records cross to the host in one transfer."""
+        e = self.ends
+        packed = torch.stack(
+            [e["ended"].double(), e["score"], e["length"].double(), e["success"]]
+        ).cpu()
+        ended = packed[0].bool()
         steps, envs = ended.nonzero(as_tuple=True)
         n = self.env.num_envs
         return Episodes(
             step=(self.num_timesteps + (steps + 1) * n).numpy().astype(np.int64),
             env=envs.numpy().astype(np.int64),
-            score=self.ends["score"].cpu()[ended].numpy(),
-            length=self.ends["length"].cpu()[ended].numpy(),
-            success=self.ends["success"].cpu()[ended].numpy(),
+            score=packed[1][ended].numpy(),
+            length=packed[2][ended].numpy().astype(np.int64),
+            success=packed[3][ended].numpy(),
         )
 
     def _advantages(self, next_value: torch.Tensor) -> None:
@@ -303,9 +310,10 @@ class DevicePPO:
         b["advantages"] = advantages
         b["returns"] = advantages + b["values"]
 
-    def _update(self, remaining: float) -> dict[str, float]:
+    def _update(self, remaining: float) -> dict[str, torch.Tensor]:
         """``n_epochs`` passes of clipped-surrogate minibatch updates over the rollout;
-        ``remaining``: the fraction of training left, for the clip range's schedule."""
+        ``remaining``: the fraction of training left, for the clip range's schedule. Returns
+        the mean losses, on the device."""
         s, b = self.settings, self.buffers
         clip_range = value_at(s.clip_range, remaining)
         flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in b.items()}
@@ -336,7 +344,7 @@ class DevicePPO:
                 ):
                     sums[key] += value_.detach()
                 updates += 1
-        return {key: float(total) / updates for key, total in sums.items()}
+        return {key: total / updates for key, total in sums.items()}
 
     def _step(self, loss: torch.Tensor) -> None:
         """One optimizer step on ``loss``, gradients clipped to ``max_grad_norm``."""

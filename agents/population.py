@@ -266,8 +266,9 @@ class PopulationTrainer:
     def _ended_episodes(self) -> list[Episodes]:
         """Each member's finished episodes of the rollout, in the order they ended (one
         transfer to the host for all)."""
-        ended = self.ends["ended"].cpu()
-        score, length = self.ends["score"].cpu(), self.ends["length"].cpu()
+        e = self.ends
+        packed = torch.stack([e["ended"].double(), e["score"], e["length"].double()]).cpu()
+        ended, score, length = packed[0].bool(), packed[1], packed[2].long()
         out = []
         for k in range(self.size):
             mine = ended[:, k]
