@@ -31,17 +31,18 @@ class AsterixEnv(MinAtarEnv):
         scalars += ("move_timer", "ramp_timer", "ramp_index")
         for name in scalars:
             setattr(self, name, torch.zeros(n, dtype=torch.int64, device=d))
-        # per lane: whether something is in it, its x, moving right, gold (else enemy)
+        # per lane: whether something is in it, moving right, gold (else enemy), its x and
+        # its step (+1 moving right, -1 left)
         self.alive, self.right, self.gold = (
             torch.zeros((n, LANES), dtype=torch.bool, device=d) for _ in range(3)
         )
-        self.x = torch.zeros((n, LANES), dtype=torch.int64, device=d)
+        self.x, self.dx = (torch.zeros((n, LANES), dtype=torch.int64, device=d) for _ in range(2))
         self._lanes = torch.arange(1, LANES + 1, device=d).expand(n, LANES)
         self._start(self._everyone)
 
     def _start(self, mask: torch.Tensor) -> None:
-        five = torch.where(mask, 5, self.player_x)
-        self.player_x, self.player_y = five, torch.where(mask, 5, self.player_y)
+        self.player_x = torch.where(mask, 5, self.player_x)
+        self.player_y = torch.where(mask, 5, self.player_y)
         self.alive &= ~mask[:, None]
         self.spawn_speed = torch.where(mask, INIT_SPAWN_SPEED, self.spawn_speed)
         self.spawn_timer = torch.where(mask, INIT_SPAWN_SPEED, self.spawn_timer)
@@ -58,11 +59,12 @@ class AsterixEnv(MinAtarEnv):
         count = free.sum(dim=1)
         spawns = mask & (count > 0)
         choice = self.draws.integers(0, count, spawns)  # the choice-th free lane
-        lane = free & (free.long().cumsum(dim=1) == (choice + 1)[:, None])
-        new = lane & spawns[:, None]
-        self.x = torch.where(new, torch.where(right, 0, 9)[:, None], self.x)
-        self.right = torch.where(new, right[:, None], self.right)
-        self.gold = torch.where(new, gold[:, None], self.gold)
+        new = free & (free.cumsum(dim=1) == (choice + 1)[:, None]) & spawns[:, None]
+        keep = ~new
+        self.x = torch.where(new, 9 - 9 * right.long()[:, None], self.x)  # from its edge
+        self.dx = torch.where(new, 2 * right.long()[:, None] - 1, self.dx)
+        self.right = (self.right & keep) | (new & right[:, None])
+        self.gold = (self.gold & keep) | (new & gold[:, None])
         self.alive |= new
 
     def _touch(self) -> torch.Tensor:
@@ -82,19 +84,16 @@ class AsterixEnv(MinAtarEnv):
         self._spawn(spawning)
         self.spawn_timer = torch.where(spawning, self.spawn_speed, self.spawn_timer)
 
-        x, y = self.player_x, self.player_y
-        x = torch.where(action == action_index("l"), (x - 1).clamp(min=0), x)
-        x = torch.where(action == action_index("r"), (x + 1).clamp(max=9), x)
-        y = torch.where(action == action_index("u"), (y - 1).clamp(min=1), y)
-        y = torch.where(action == action_index("d"), (y + 1).clamp(max=8), y)
-        self.player_x, self.player_y = x, y
+        dx = (action == action_index("r")).long() - (action == action_index("l")).long()
+        dy = (action == action_index("d")).long() - (action == action_index("u")).long()
+        self.player_x = (self.player_x + dx).clamp(0, 9)
+        self.player_y = (self.player_y + dy).clamp(1, 8)
 
         reward = self._touch()
         moving = self.move_timer == 0
         self.move_timer = torch.where(moving, self.move_speed, self.move_timer)
-        moved = self.x + torch.where(self.right, 1, -1)
-        self.x = torch.where(moving[:, None] & self.alive, moved, self.x)
-        self.alive &= ~(moving[:, None] & ((self.x < 0) | (self.x > 9)))
+        self.x = self.x + self.dx * (moving[:, None] & self.alive)
+        self.alive &= (self.x >= 0) & (self.x <= 9)  # off the grid: gone
         # where nothing moved this touches nothing new: the gold there is already taken
         reward = reward + self._touch()
 
@@ -117,8 +116,10 @@ class AsterixEnv(MinAtarEnv):
         self.ramp_timer = torch.where(ramp, RAMP_INTERVAL, self.ramp_timer)
 
     def _paint(self) -> None:
-        self.paint(0, self.player_y, self.player_x)
-        self.paint(1, self._lanes, self.x, self.alive & ~self.gold)
-        self.paint(3, self._lanes, self.x, self.alive & self.gold)
-        behind = self.x - torch.where(self.right, 1, -1)
-        self.paint(2, self._lanes, behind, self.alive & (behind >= 0) & (behind <= 9))
+        player = 10 * self.player_y + self.player_x  # channel 0
+        cells = 10 * self._lanes + self.x
+        objects = torch.where(self.alive, cells + 100 + 200 * self.gold.long(), self._spare)
+        behind = self.x - self.dx  # the trail, channel 2
+        seen = self.alive & (behind >= 0) & (behind <= 9)
+        trails = torch.where(seen, cells + 200 - self.dx, self._spare)
+        self.mark(torch.cat((player[:, None], objects, trails), dim=1))
