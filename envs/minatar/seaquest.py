@@ -9,17 +9,32 @@ and touching an enemy or its bullet. With difficulty ramping, each surfacing mak
 (from every 20 frames) and moves (every 5) faster.
 
 The package keeps its objects in Python lists, processed newest first, each kind against the
-lists of the others in their order. Here each list is a padded array in the same order
-(index 0 the oldest), compacted after each phase; the interactions that depend on the order
-(a bullet hitting the first fish on its cell, an enemy meeting the first bullet, divers
-filling the last free seat) run one list position at a time, for every env at once.
+lists of the others in their order. Here they sit in slots (``slots.py``), each phase one
+batch of elementwise ops over all of them, with no host sync and bounds fixed in advance:
+
+- fish and enemy subs share one ring of slots; ``order`` ranks them as the package meets
+  them: a bullet hits the first fish on its cell, else the first sub (the lowest order), and
+  of the enemies moving onto a bullet the first processed takes it (subs, then fish, newest
+  first: the highest order). As a bullet is fired only every 5 frames and all bullets move
+  one cell a frame, no two share a cell, so these choices never compete;
+- divers are picked up newest first while seats are left: a diver is picked when fewer
+  seats than its place among this frame's candidates are taken;
+- an enemy sub fires every 11 frames and its bullet is gone within 10, so the bullet lives
+  in the sub's slot (a slot is reused only after 32 spawns), moving along the sub's row.
+
+The slots suffice by the rules: an enemy spawns at most every frame and is gone 30 frames
+later at the fastest level (slower levels spawn far less often), a diver spawns every 30
+frames and lives 60, a bullet every 5 and lives 10.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 
 from coordrl.envs.minatar.base import MinAtarEnv, action_index
+from coordrl.envs.minatar.slots import LEFT, Kind, Slots
 
 MAX_OXYGEN = 200
 INIT_SPAWN_SPEED = 20
@@ -29,71 +44,9 @@ SHOT_COOL_DOWN = 5
 ENEMY_SHOT_INTERVAL = 10
 DIVER_MOVE_INTERVAL = 5
 
-# list capacities: far above what the rules allow to be alive at once (see the module text)
-CAPACITY = {"bullets": 4, "enemy_bullets": 48, "fish": 40, "subs": 40, "divers": 8}
-FIELDS = {
-    "bullets": ("x", "y", "right"),
-    "enemy_bullets": ("x", "y", "right"),
-    "fish": ("x", "y", "right", "timer"),
-    "subs": ("x", "y", "right", "timer", "shot"),
-    "divers": ("x", "y", "right", "timer"),
-}
-
-
-class Objects:
-    """One of the package's lists for every env: (num_envs, capacity) fields in list order."""
-
-    def __init__(self, fields: tuple[str, ...], num_envs: int, capacity: int, device) -> None:
-        self.names = fields
-        self.capacity = capacity
-        self.f = {
-            name: torch.zeros((num_envs, capacity), dtype=torch.int64, device=device)
-            for name in fields
-        }
-        self.count = torch.zeros(num_envs, dtype=torch.int64, device=device)
-        self.dead = torch.zeros((num_envs, capacity), dtype=torch.bool, device=device)
-        self._index = torch.arange(capacity, device=device)
-
-    @property
-    def alive(self) -> torch.Tensor:
-        return (self._index < self.count[:, None]) & ~self.dead
-
-    def clear(self, mask: torch.Tensor) -> None:
-        self.count = torch.where(mask, 0, self.count)
-        self.dead &= ~mask[:, None]
-
-    def append(self, mask: torch.Tensor, **values: torch.Tensor) -> None:
-        """Append one object where ``mask`` (dropped where the list is full)."""
-        room = mask & (self.count < self.capacity)
-        at = (self._index == self.count[:, None]) & room[:, None]
-        for name, value in values.items():
-            self.f[name] = torch.where(at, value.long()[:, None], self.f[name])
-        self.dead &= ~at
-        self.count += room.long()
-
-    def compact(self) -> None:
-        """Drop the dead, keeping the others' order, as list.remove does."""
-        alive = self.alive
-        key = torch.where(alive, self._index, self.capacity + self._index)
-        order = key.argsort(dim=1, stable=True)
-        for name in self.names:
-            self.f[name] = self.f[name].gather(1, order)
-        self.count = alive.sum(dim=1)
-        self.dead = torch.zeros_like(self.dead)
-
-    def first_at(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Whether a live object sits at (x, y), each (num_envs,), and the first one's index."""
-        here = self.alive & (self.f["x"] == x[:, None]) & (self.f["y"] == y[:, None])
-        return here.any(dim=1), here.long().argmax(dim=1)
-
-    def kill(self, mask: torch.Tensor, index: torch.Tensor) -> None:
-        self.dead |= (self._index == index[:, None]) & mask[:, None]
-
-    def get(self, name: str, i: int) -> torch.Tensor:
-        return self.f[name][:, i]
-
-    def put(self, name: str, i: int, value: torch.Tensor) -> None:
-        self.f[name][:, i] = value
+SLOTS = {"enemies": 32, "divers": 4, "bullets": 2}
+# a new object's order: every fish ranks below every sub for the 60-odd frames either lives
+NEW_FISH, NEW_SUB, NEW_DIVER = 126, 253, 253
 
 
 class SeaquestEnv(MinAtarEnv):
@@ -113,10 +66,28 @@ class SeaquestEnv(MinAtarEnv):
             setattr(self, name, torch.zeros(n, dtype=torch.int64, device=d))
         self.sub_or = torch.zeros(n, dtype=torch.bool, device=d)  # facing right
         self.surface = torch.zeros(n, dtype=torch.bool, device=d)
-        self.lists = {
-            kind: Objects(FIELDS[kind], n, CAPACITY[kind], d) for kind in FIELDS
-        }  # fmt: skip
+        self.slots = Slots(SLOTS, n, d)
+        self.enemies, self.divers, self.bullets = self.slots.kinds.values()
+        self._zero, self._nine = (torch.full((n,), v, dtype=torch.uint8, device=d) for v in (0, 9))
+        columns = torch.arange(10, device=d)
+        # the gauges' row per oxygen level (0-10) and per diver count + 1 (0-7)
+        self._oxygen_rows = (columns < torch.arange(11, device=d)[:, None]).to(torch.uint8)
+        divers = torch.arange(-1, 7, device=d)[:, None]
+        self._diver_rows = ((columns >= 9 - divers) & (columns < 9)).to(torch.uint8)
         self._start(self._everyone)
+
+    @property
+    def lists(self) -> dict[str, SimpleNamespace]:
+        """How long each of the package's lists is, per env (``count``)."""
+        sub = self.enemies.is_sub
+        counts = {
+            "bullets": self.bullets.count,
+            "enemy_bullets": self.enemies.shot_alive.sum(dim=0),
+            "fish": (self.enemies.live & ~sub).sum(dim=0),
+            "subs": (self.enemies.live & sub).sum(dim=0),
+            "divers": self.divers.count,
+        }
+        return {name: SimpleNamespace(count=count) for name, count in counts.items()}
 
     def _start(self, mask: torch.Tensor) -> None:
         def set_(name: str, value) -> None:
@@ -127,8 +98,7 @@ class SeaquestEnv(MinAtarEnv):
         set_("sub_x", 5)
         set_("sub_y", 0)
         set_("sub_or", False)
-        for objects in self.lists.values():
-            objects.clear(mask)
+        self.slots.clear(mask)
         set_("e_spawn_speed", INIT_SPAWN_SPEED)
         set_("e_spawn_timer", INIT_SPAWN_SPEED)
         set_("d_spawn_timer", DIVER_SPAWN_SPEED)
@@ -139,54 +109,63 @@ class SeaquestEnv(MinAtarEnv):
 
     # -- spawning ----------------------------------------------------------------------
 
-    def _spawn_enemy(self, mask: torch.Tensor) -> None:
+    def _spawn_enemy(self, mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Where and what enemy to add (the package's draws)."""
         right = self.draws.uniform(mask) < 1 / 2
         is_sub = self.draws.uniform(mask) < 1 / 3
         y = self.draws.integers(1, 9, mask)
-        x = torch.where(right, 0, 9)
-        clash = torch.zeros_like(mask)
-        for kind in ("subs", "fish"):  # an enemy in that row going the other way
-            objects = self.lists[kind]
-            other = objects.alive & (objects.f["y"] == y[:, None])
-            clash |= (other & (objects.f["right"].bool() != right[:, None])).any(dim=1)
-        spawn = mask & ~clash
-        timer = self.move_speed
-        self.lists["subs"].append(
-            spawn & is_sub,
-            x=x,
-            y=y,
-            right=right,
-            timer=timer,
-            shot=torch.full_like(timer, ENEMY_SHOT_INTERVAL),
-        )
-        self.lists["fish"].append(spawn & ~is_sub, x=x, y=y, right=right, timer=timer)
+        dx = torch.where(right, 1, LEFT)
+        enemies = self.enemies
+        # not into a row where an enemy goes the other way
+        same_row = enemies.y == y.to(torch.uint8)
+        clash = enemies.live & same_row & (enemies.dx != dx.to(torch.uint8))
+        enemy = {
+            "x": 9 - 9 * right.long(),
+            "y": y,
+            "dx": dx,
+            "timer": self.move_speed,
+            "shot": ENEMY_SHOT_INTERVAL,
+            "order": torch.where(is_sub, NEW_SUB, NEW_FISH),
+            "channel": 5 + is_sub.long(),
+            "trail": 1,
+            "sub": is_sub,
+        }
+        return mask & ~_any(clash), enemy
 
-    def _spawn_diver(self, mask: torch.Tensor) -> None:
+    def _spawn_diver(self, mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Where and what diver to add (the package's draws)."""
         right = self.draws.uniform(mask) < 1 / 2
         y = self.draws.integers(1, 9, mask)
-        timer = torch.full_like(y, DIVER_MOVE_INTERVAL)
-        self.lists["divers"].append(mask, x=torch.where(right, 0, 9), y=y, right=right, timer=timer)
+        diver = {
+            "x": 9 - 9 * right.long(),
+            "y": y,
+            "dx": torch.where(right, 1, LEFT),
+            "timer": DIVER_MOVE_INTERVAL,
+            "order": NEW_DIVER,
+            "channel": 9,
+            "trail": 1,
+        }
+        return mask, diver
 
     # -- one frame ---------------------------------------------------------------------
 
-    def _at_sub(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (x == self.sub_x) & (y == self.sub_y)
-
     def _act(self, action: torch.Tensor) -> torch.Tensor:
-        reward = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self.slots.age()
         spawning = self.e_spawn_timer == 0
-        self._spawn_enemy(spawning)
+        enemy = self._spawn_enemy(spawning)
         self.e_spawn_timer = torch.where(spawning, self.e_spawn_speed, self.e_spawn_timer)
         diving = self.d_spawn_timer == 0
-        self._spawn_diver(diving)
+        diver = self._spawn_diver(diving)
         self.d_spawn_timer = torch.where(diving, DIVER_SPAWN_SPEED, self.d_spawn_timer)
+        bullet = self._move_player(action)
+        self.slots.add({"enemies": enemy, "divers": diver, "bullets": bullet})
 
-        self._move_player(action)
-        reward += self._friendly_bullets()
-        self._divers()
-        reward += self._enemies("subs")
-        self._enemy_bullets()
-        reward += self._enemies("fish")
+        sub = (10 * self.sub_y + self.sub_x).to(torch.uint8)  # the player's cell
+        cells = _cell(self.enemies)
+        reward = self._friendly_bullets(cells)
+        self._pick_up_divers(sub)
+        reward = reward + self._enemies(sub, cells)
+        self._enemy_bullets(sub)
 
         self.e_spawn_timer -= (self.e_spawn_timer > 0).long()
         self.d_spawn_timer -= (self.d_spawn_timer > 0).long()
@@ -197,124 +176,100 @@ class SeaquestEnv(MinAtarEnv):
         surfacing = ~under & ~self.surface
         self.surface &= ~under
         self.terminal |= surfacing & (self.diver_count == 0)
-        reward += self._surface(surfacing & (self.diver_count != 0))
-        return reward
+        return reward + self._surface(surfacing & (self.diver_count != 0))
 
-    def _move_player(self, action: torch.Tensor) -> None:
+    def _move_player(self, action: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Fire (where and what bullet to add) or move."""
         fire = (action == action_index("f")) & (self.shot_timer == 0)
-        self.lists["bullets"].append(fire, x=self.sub_x, y=self.sub_y, right=self.sub_or)
+        bullet = {"x": self.sub_x, "y": self.sub_y, "dx": torch.where(self.sub_or, 1, LEFT)}
+        bullet["channel"] = 2
         self.shot_timer = torch.where(fire, SHOT_COOL_DOWN, self.shot_timer)
-        left = ~fire & (action == action_index("l"))
-        right = ~fire & (action == action_index("r"))
-        up = ~fire & (action == action_index("u"))
-        down = ~fire & (action == action_index("d"))
-        self.sub_x = torch.where(left, (self.sub_x - 1).clamp(min=0), self.sub_x)
-        self.sub_x = torch.where(right, (self.sub_x + 1).clamp(max=9), self.sub_x)
-        self.sub_or = torch.where(left, False, torch.where(right, True, self.sub_or))
-        self.sub_y = torch.where(up, (self.sub_y - 1).clamp(min=0), self.sub_y)
-        self.sub_y = torch.where(down, (self.sub_y + 1).clamp(max=8), self.sub_y)
+        left = action == action_index("l")  # (firing is its own action: no move with it)
+        right = action == action_index("r")
+        up = action == action_index("u")
+        down = action == action_index("d")
+        self.sub_x = (self.sub_x + right.long() - left.long()).clamp(0, 9)
+        self.sub_or = (self.sub_or | right) & ~left
+        self.sub_y = (self.sub_y + down.long() - up.long()).clamp(0, 8)
+        return fire, bullet
 
-    def _friendly_bullets(self) -> torch.Tensor:
-        """Newest first: move; off the grid, gone; on the first fish (else sub) there, both go."""
-        bullets, fish, subs = self.lists["bullets"], self.lists["fish"], self.lists["subs"]
-        reward = torch.zeros_like(self.sub_x)
-        for i in reversed(range(self._longest(bullets))):
-            live = bullets.alive[:, i]
-            step = torch.where(bullets.get("right", i).bool(), 1, -1)
-            x = torch.where(live, bullets.get("x", i) + step, bullets.get("x", i))
-            bullets.put("x", i, x)
-            y = bullets.get("y", i)
-            off = live & ((x < 0) | (x > 9))
-            bullets.kill(off, torch.full_like(x, i))
-            live &= ~off
-            for targets in (fish, subs):
-                hit, first = targets.first_at(x, y)
-                hit &= live
-                targets.kill(hit, first)
-                bullets.kill(hit, torch.full_like(x, i))
-                reward += hit.long()
-                live &= ~hit
-        for objects in (bullets, fish, subs):
-            objects.compact()
-        return reward
+    def _friendly_bullets(self, cells: torch.Tensor) -> torch.Tensor:
+        """Move; off the grid, gone; on the first fish (else sub) on its cell, both go.
+        ``cells``: the enemies' cells."""
+        bullets, enemies = self.bullets, self.enemies
+        bullets.x.add_(bullets.dx * bullets.alive)
+        bullets.live &= bullets.x <= self._nine
+        targets = (cells == _cell(bullets)[:, None]) & enemies.live  # (bullets, enemies, envs)
+        targets &= bullets.live[:, None]
+        first = (enemies.order | _byte(~targets).neg()).amin(dim=1)  # 255: none
+        hit = first != 255
+        shot = targets & (enemies.order == first[:, None])
+        enemies.live &= ~(shot[0] | shot[1])
+        bullets.live &= ~hit
+        return hit.sum(dim=0)
 
-    def _divers(self) -> None:
-        """Newest first: picked up where the sub is (up to 6), else moving on its timer."""
-        divers = self.lists["divers"]
-        for i in reversed(range(self._longest(divers))):
-            live = divers.alive[:, i]
-            x, y, timer = divers.get("x", i), divers.get("y", i), divers.get("timer", i)
-            index = torch.full_like(x, i)
-            picked = live & self._at_sub(x, y) & (self.diver_count < 6)
-            divers.kill(picked, index)
-            self.diver_count += picked.long()
-            live &= ~picked
-            moving = live & (timer == 0)
-            divers.put("timer", i, torch.where(moving, DIVER_MOVE_INTERVAL, timer - live.long()))
-            step = torch.where(divers.get("right", i).bool(), 1, -1)
-            x = torch.where(moving, x + step, x)
-            divers.put("x", i, x)
-            off = moving & ((x < 0) | (x > 9))
-            divers.kill(off, index)
-            caught = moving & ~off & self._at_sub(x, y) & (self.diver_count < 6)
-            divers.kill(caught, index)
-            self.diver_count += caught.long()
-        divers.compact()
+    def _pick_up_divers(self, sub: torch.Tensor) -> None:
+        """On the sub's cell, before or after its move, a diver is picked up while seats
+        are left (newest first); the others move on their timers, off the grid gone."""
+        divers = self.divers
+        live = divers.live
+        cell = _cell(divers)
+        moving = live & (divers.timer == self._zero)
+        step = divers.dx * moving
+        divers.x.add_(step)
+        off = moving & (divers.x > self._nine)
+        reached = (live & (cell == sub)) | (moving & ~off & (cell + step == sub))
+        # how many divers this frame meets before each one (the newer ones)
+        newer = (reached & (divers.order > divers.order[:, None])).sum(dim=1)
+        picked = reached & (self.diver_count + newer < 6)
+        self.diver_count += picked.sum(dim=0)
+        waiting = live ^ moving
+        divers.timer.add_(_byte(moving) * DIVER_MOVE_INTERVAL).sub_(_byte(waiting))
+        live &= ~(picked | off)
 
-    def _enemies(self, kind: str) -> torch.Tensor:
-        """Newest first: touching the sub ends the episode; moving on its timer, off the grid
-        it goes, onto the sub it ends the episode, onto a bullet both go (+1). Subs shoot."""
-        enemies, bullets = self.lists[kind], self.lists["bullets"]
-        reward = torch.zeros_like(self.sub_x)
-        for i in reversed(range(self._longest(enemies))):
-            live = enemies.alive[:, i]
-            x, y, timer = enemies.get("x", i), enemies.get("y", i), enemies.get("timer", i)
-            index = torch.full_like(x, i)
-            self.terminal |= live & self._at_sub(x, y)
-            moving = live & (timer == 0)
-            enemies.put(
-                "timer", i, torch.where(moving, self.move_speed, timer - (live & ~moving).long())
-            )
-            step = torch.where(enemies.get("right", i).bool(), 1, -1)
-            x = torch.where(moving, x + step, x)
-            enemies.put("x", i, x)
-            off = moving & ((x < 0) | (x > 9))
-            enemies.kill(off, index)
-            rammed = moving & ~off & self._at_sub(x, y)
-            self.terminal |= rammed
-            hit, first = bullets.first_at(x, y)
-            hit &= moving & ~off & ~rammed
-            enemies.kill(hit, index)
-            bullets.kill(hit, first)
-            reward += hit.long()
-            if kind == "subs":  # even a sub shot or gone this frame fires when due
-                shot = enemies.get("shot", i)
-                fires = live & (shot == 0)
-                enemies.put(
-                    "shot",
-                    i,
-                    torch.where(fires, ENEMY_SHOT_INTERVAL, shot - (live & ~fires).long()),
-                )
-                self.lists["enemy_bullets"].append(fires, x=x, y=y, right=enemies.get("right", i))
-        enemies.compact()
-        bullets.compact()
-        return reward
+    def _enemies(self, sub: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """Subs, then fish, newest first: on the sub's cell, before or after a move, the
+        episode ends; moving on their timers, off the grid gone, onto a bullet both go
+        (+1). Subs shoot on their own timers (even one gone this frame)."""
+        enemies, bullets = self.enemies, self.bullets
+        live = enemies.live.clone()
+        moving = live & (enemies.timer == self._zero)
+        speed = self.move_speed.to(torch.uint8)
+        enemies.timer.add_(_byte(moving) * speed).sub_(_byte(live ^ moving))
+        step = enemies.dx * moving
+        enemies.x.add_(step)
+        moved = cells + step
+        onward = moving & (enemies.x <= self._nine)
+        rammed = onward & (moved == sub)
+        self.terminal |= _any((live & (cells == sub)) | rammed)
+        meets = (moved == _cell(bullets)[:, None]) & (onward ^ rammed)
+        meets &= bullets.live[:, None]
+        first = (enemies.order * meets).amax(dim=1)  # 0: none
+        hit = first != 0
+        shot = meets & (enemies.order == first[:, None])
+        enemies.live &= ~(moving ^ onward) & ~(shot[0] | shot[1])
+        bullets.live &= ~hit
 
-    def _enemy_bullets(self) -> None:
-        """Every enemy bullet: on the sub ends the episode; moves; off the grid, gone."""
-        shots = self.lists["enemy_bullets"]
-        live = shots.alive
-        sub_x, sub_y = self.sub_x[:, None], self.sub_y[:, None]
-        on_sub = live & (shots.f["x"] == sub_x) & (shots.f["y"] == sub_y)
-        self.terminal |= on_sub.any(dim=1)
-        shots.f["x"] = torch.where(
-            live, shots.f["x"] + torch.where(shots.f["right"].bool(), 1, -1), shots.f["x"]
-        )
-        off = live & ((shots.f["x"] < 0) | (shots.f["x"] > 9))
-        shots.dead |= off
-        moved_on = live & ~off & (shots.f["x"] == sub_x) & (shots.f["y"] == sub_y)
-        self.terminal |= moved_on.any(dim=1)
-        shots.compact()
+        shooting = live & enemies.is_sub
+        fires = shooting & (enemies.shot == self._zero)
+        enemies.shot.add_(_byte(fires) * ENEMY_SHOT_INTERVAL).sub_(_byte(shooting ^ fires))
+        # a bullet fired just off the grid leaves it at once: none
+        fired = fires & (enemies.x <= self._nine)
+        enemies.shot_x.add_((enemies.x - enemies.shot_x) * fired)
+        enemies.shot_live |= fired
+        return hit.sum(dim=0)
+
+    def _enemy_bullets(self, sub: torch.Tensor) -> None:
+        """An enemy bullet on the sub's cell, before or after its move, ends the episode;
+        off the grid it is gone."""
+        enemies = self.enemies
+        live = enemies.shot_live
+        cell = 10 * enemies.y + enemies.shot_x
+        before = live & (cell == sub)
+        step = enemies.dx * live
+        enemies.shot_x.add_(step)
+        live &= enemies.shot_x <= self._nine
+        self.terminal |= _any(before | (live & (cell + step == sub)))
 
     def _surface(self, mask: torch.Tensor) -> torch.Tensor:
         """Refill the oxygen where ``mask``; 6 divers pay oxygen // 20; the ramp steps up."""
@@ -332,27 +287,45 @@ class SeaquestEnv(MinAtarEnv):
             self.ramp_index += ramp.long()
         return reward
 
-    def _longest(self, objects: Objects) -> int:
-        """The longest list over the envs: how many positions to walk (one host sync)."""
-        return int(objects.count.max())
-
     # -- observation -------------------------------------------------------------------
 
     def _paint(self) -> None:
-        self.paint(0, self.sub_y, self.sub_x)
-        self.paint(1, self.sub_y, self.sub_x - torch.where(self.sub_or, 1, -1))
-        columns = torch.arange(10, device=self.device).expand(self.num_envs, 10)
-        nine = torch.full_like(columns, 9)
+        front = 10 * self.sub_y + self.sub_x  # channel 0
+        back = front + 100 - (2 * self.sub_or.long() - 1)  # channel 1, behind the front
+        self.mark(torch.cat((front[:, None], back[:, None], self._object_cells().t()), dim=1))
         oxygen = self.oxygen.clamp(min=0) * 10 // MAX_OXYGEN
-        self.paint(7, nine, columns, columns < oxygen[:, None])
-        divers = (columns >= 9 - self.diver_count[:, None]) & (columns < 9)
-        self.paint(8, nine, columns, divers)
-        for channel, kind in ((2, "bullets"), (4, "enemy_bullets")):
-            objects = self.lists[kind]
-            self.paint(channel, objects.f["y"], objects.f["x"], objects.alive)
-        for channel, kind in ((5, "fish"), (6, "subs"), (9, "divers")):
-            objects = self.lists[kind]
-            x, y, alive = objects.f["x"], objects.f["y"], objects.alive
-            self.paint(channel, y, x, alive)
-            behind = x - torch.where(objects.f["right"].bool(), 1, -1)
-            self.paint(3, y, behind, alive & (behind >= 0) & (behind <= 9))
+        self.fill_cells(790, self._oxygen_rows[oxygen])  # channel 7, row 9
+        seats = (self.diver_count + 1).clamp(min=0)  # (below -1, as at -1, none are shown)
+        self.fill_cells(890, self._diver_rows[seats])  # channel 8, row 9
+
+    def _object_cells(self) -> torch.Tensor:
+        """The cells of every slot's object, of its trail (channel 3) and of an enemy sub's
+        bullet (channel 4), as canvas indices (int16, one row per slot and kind of cell;
+        the spare cell where there is none)."""
+        field = self.slots.field
+        x, dx, alive = field("x"), field("dx"), field("alive").view(torch.bool)
+        cell = 10 * field("y") + x
+        trail = alive & field("trail").view(torch.bool) & (x - dx <= self._nine)
+        enemies = self.enemies
+        shot = 10 * enemies.y + enemies.shot_x
+        index = torch.cat(
+            (field("channel").to(torch.int16) * 100 + cell, 300 + (cell - dx).to(torch.int16)),
+        )
+        index = torch.cat((index, 400 + shot.to(torch.int16)))
+        hidden = (~torch.cat((alive, trail, enemies.shot_live))).to(torch.int16)
+        return index + (self._spare - index) * hidden
+
+
+def _cell(kind: Kind) -> torch.Tensor:
+    """The cell (10 y + x) of every slot of ``kind``, uint8 (off the grid: another cell)."""
+    return 10 * kind.y + kind.x
+
+
+def _byte(mask: torch.Tensor) -> torch.Tensor:
+    """A bool tensor as uint8 0 and 1, without a copy."""
+    return mask.view(torch.uint8)
+
+
+def _any(mask: torch.Tensor) -> torch.Tensor:
+    """Whether any slot is True, per env: a max over the slots' dimension (0)."""
+    return _byte(mask).amax(dim=0).view(torch.bool)
