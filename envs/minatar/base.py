@@ -19,6 +19,7 @@ from coordrl.envs.torch_vector import TorchVectorEnv
 
 ACTIONS = "nlurdf"  # the package's full action set: no-op, left, up, right, down, fire
 SIZE = 10  # every game is played on a 10 x 10 grid
+FEW_MARKS = 20  # marks this many times fewer than the canvas's cells are cleared one by one
 
 
 def action_index(name: str) -> int:
@@ -66,14 +67,13 @@ class MinAtarEnv(TorchVectorEnv):
         self.last_action = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self.terminal = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._spare = len(self.channels) * SIZE * SIZE  # where masked-out cells are painted
-        # the observation is painted here in place (the last column is the spare cell); only
-        # the cells the last one marked are cleared, so no step writes the whole canvas twice
+        # the observation is painted here in place (the last column is the spare cell)
         self._canvas = torch.zeros(
             (num_envs, self._spare + 1), dtype=torch.uint8, device=self.device
         )
         self._marks: list[torch.Tensor] = []  # what this observation's paint marks
         self._marked: torch.Tensor | None = None  # what the last observation marked
-        self._bits = torch.tensor([0, 1], dtype=torch.uint8, device=self.device)
+        self._cell_values = torch.tensor([0, 1], dtype=torch.uint8, device=self.device)
 
     # -- what a game defines -----------------------------------------------------------
 
@@ -120,8 +120,7 @@ class MinAtarEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         """Paint the preallocated canvas and return a copy: callers may keep observations."""
-        if self._marked is not None:  # clear the last observation's marks
-            self._set(self._marked, 0)
+        self._clear()
         self._marks = []
         self._paint()
         if self._marks:
@@ -131,9 +130,18 @@ class MinAtarEnv(TorchVectorEnv):
         obs = self._canvas[:, : self._spare].view(self.num_envs, -1, SIZE, SIZE)
         return obs.clone(memory_format=torch.contiguous_format)
 
+    def _clear(self) -> None:
+        """Undo the last observation: reset just the cells it marked when they are few (a
+        scatter of them is then cheaper than writing the whole canvas), else zero it all."""
+        marked = self._marked
+        if marked is not None and marked.shape[1] * FEW_MARKS <= self._canvas.shape[1]:
+            self._set(marked, 0)
+        else:
+            self._canvas.zero_()
+
     def _set(self, index: torch.Tensor, bit: int) -> None:
         """Write ``bit`` to the canvas cells ``index`` (num_envs, K)."""
-        self._canvas.scatter_(1, index, self._bits[bit : bit + 1].expand(index.shape))
+        self._canvas.scatter_(1, index, self._cell_values[bit : bit + 1].expand(index.shape))
 
     def _reset_envs(self, mask: torch.Tensor, options: dict[str, Any] | None) -> None:
         self._start(mask)
