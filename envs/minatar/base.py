@@ -72,7 +72,7 @@ class MinAtarEnv(TorchVectorEnv):
             (num_envs, self._spare + 1), dtype=torch.uint8, device=self.device
         )
         self._marks: list[torch.Tensor] = []  # what this observation's paint marks
-        self._marked: torch.Tensor | None = None  # what the last observation marked
+        self._marked: list[torch.Tensor] = []  # what the last observation marked
         self._cell_values = torch.tensor([0, 1], dtype=torch.uint8, device=self.device)
 
     # -- what a game defines -----------------------------------------------------------
@@ -106,8 +106,8 @@ class MinAtarEnv(TorchVectorEnv):
         self.mark(index)
 
     def mark(self, index: torch.Tensor) -> None:
-        """Set the canvas cells ``index`` (int64, num_envs first; ``_spare`` for none). The
-        marks of one observation are scattered together once its ``_paint`` is done."""
+        """Set the canvas cells ``index`` (int64, num_envs first, any strides; ``_spare`` for
+        none). The marks of one observation are scattered once its ``_paint`` is done."""
         self._marks.append(index.reshape(self.num_envs, -1))
 
     def fill(self, channel: int, grid: torch.Tensor) -> None:
@@ -123,19 +123,19 @@ class MinAtarEnv(TorchVectorEnv):
         self._clear()
         self._marks = []
         self._paint()
-        if self._marks:
-            marks = self._marks[0] if len(self._marks) == 1 else torch.cat(self._marks, dim=1)
-            self._set(marks, 1)
-            self._marked = marks
+        for index in self._marks:
+            self._set(index, 1)
+        self._marked = self._marks
         obs = self._canvas[:, : self._spare].view(self.num_envs, -1, SIZE, SIZE)
         return obs.clone(memory_format=torch.contiguous_format)
 
     def _clear(self) -> None:
         """Undo the last observation: reset just the cells it marked when they are few (a
         scatter of them is then cheaper than writing the whole canvas), else zero it all."""
-        marked = self._marked
-        if marked is not None and marked.shape[1] * FEW_MARKS <= self._canvas.shape[1]:
-            self._set(marked, 0)
+        marks = sum(index.shape[1] for index in self._marked)
+        if self._marked and marks * FEW_MARKS <= self._canvas.shape[1]:
+            for index in self._marked:
+                self._set(index, 0)
         else:
             self._canvas.zero_()
 

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 import torch
 
 from coordrl.envs.minatar.base import MinAtarEnv, action_index
-from coordrl.envs.minatar.slots import LEFT, Kind, Slots
+from coordrl.envs.minatar.slots import LEFT, Addition, Kind, Slots
 
 MAX_OXYGEN = 200
 INIT_SPAWN_SPEED = 20
@@ -68,6 +68,10 @@ class SeaquestEnv(MinAtarEnv):
         self.surface = torch.zeros(n, dtype=torch.bool, device=d)
         self.slots = Slots(SLOTS, n, d)
         self.enemies, self.divers, self.bullets = self.slots.kinds.values()
+        # the canvas's first trail and enemy bullet cells, per row of _object_cells' index
+        trailing = self.slots.used - self.bullets.size
+        starts = [300] * trailing + [400] * self.enemies.size
+        self._trail_and_shot = torch.tensor(starts, dtype=torch.int16, device=d)[:, None]
         self._zero, self._nine = (torch.full((n,), v, dtype=torch.uint8, device=d) for v in (0, 9))
         columns = torch.arange(10, device=d)
         # the gauges' row per oxygen level (0-10) and per diver count + 1 (0-7)
@@ -109,50 +113,35 @@ class SeaquestEnv(MinAtarEnv):
 
     # -- spawning ----------------------------------------------------------------------
 
-    def _spawn_enemy(self, mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Where and what enemy to add (the package's draws)."""
-        right = self.draws.uniform(mask) < 1 / 2
-        is_sub = self.draws.uniform(mask) < 1 / 3
-        y = self.draws.integers(1, 9, mask)
-        dx = torch.where(right, 1, LEFT)
+    def _spawn_enemy(self, mask: torch.Tensor, speed: torch.Tensor) -> Addition:
+        """Where and what enemy to add (the package's draws); ``speed``: its move interval."""
+        right = _byte(self.draws.uniform(mask) < 1 / 2)
+        is_sub = _byte(self.draws.uniform(mask) < 1 / 3)
+        y = self.draws.integers(1, 9, mask).to(torch.uint8)
+        dx = LEFT + 2 * right  # (wrapping round: 1 for right)
         enemies = self.enemies
         # not into a row where an enemy goes the other way
-        same_row = enemies.y == y.to(torch.uint8)
-        clash = enemies.live & same_row & (enemies.dx != dx.to(torch.uint8))
-        enemy = {
-            "x": 9 - 9 * right.long(),
-            "y": y,
-            "dx": dx,
-            "timer": self.move_speed,
-            "shot": ENEMY_SHOT_INTERVAL,
-            "order": torch.where(is_sub, NEW_SUB, NEW_FISH),
-            "channel": 5 + is_sub.long(),
-            "trail": 1,
-            "sub": is_sub,
-        }
+        clash = enemies.live & (enemies.y == y) & (enemies.dx != dx)
+        enemy = {"x": 9 - 9 * right, "y": y, "dx": dx, "timer": speed}
+        enemy |= {"shot": ENEMY_SHOT_INTERVAL, "order": NEW_FISH + (NEW_SUB - NEW_FISH) * is_sub}
+        enemy |= {"channel": 5 + is_sub, "trail": 1, "sub": is_sub}
         return mask & ~_any(clash), enemy
 
-    def _spawn_diver(self, mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def _spawn_diver(self, mask: torch.Tensor) -> Addition:
         """Where and what diver to add (the package's draws)."""
-        right = self.draws.uniform(mask) < 1 / 2
+        right = _byte(self.draws.uniform(mask) < 1 / 2)
         y = self.draws.integers(1, 9, mask)
-        diver = {
-            "x": 9 - 9 * right.long(),
-            "y": y,
-            "dx": torch.where(right, 1, LEFT),
-            "timer": DIVER_MOVE_INTERVAL,
-            "order": NEW_DIVER,
-            "channel": 9,
-            "trail": 1,
-        }
+        diver = {"x": 9 - 9 * right, "y": y, "dx": LEFT + 2 * right}
+        diver |= {"timer": DIVER_MOVE_INTERVAL, "order": NEW_DIVER, "channel": 9, "trail": 1}
         return mask, diver
 
     # -- one frame ---------------------------------------------------------------------
 
     def _act(self, action: torch.Tensor) -> torch.Tensor:
         self.slots.age()
+        speed = self.move_speed.to(torch.uint8)
         spawning = self.e_spawn_timer == 0
-        enemy = self._spawn_enemy(spawning)
+        enemy = self._spawn_enemy(spawning, speed)
         self.e_spawn_timer = torch.where(spawning, self.e_spawn_speed, self.e_spawn_timer)
         diving = self.d_spawn_timer == 0
         diver = self._spawn_diver(diving)
@@ -164,12 +153,11 @@ class SeaquestEnv(MinAtarEnv):
         cells = _cell(self.enemies)
         reward = self._friendly_bullets(cells)
         self._pick_up_divers(sub)
-        reward = reward + self._enemies(sub, cells)
+        reward = reward + self._enemies(sub, cells, speed)
         self._enemy_bullets(sub)
 
-        self.e_spawn_timer -= (self.e_spawn_timer > 0).long()
-        self.d_spawn_timer -= (self.d_spawn_timer > 0).long()
-        self.shot_timer -= (self.shot_timer > 0).long()
+        for timer in (self.e_spawn_timer, self.d_spawn_timer, self.shot_timer):
+            timer.sub_(1).clamp_(min=0)  # count down to 0
         self.terminal |= self.oxygen <= 0
         under = self.sub_y > 0
         self.oxygen -= under.long()
@@ -178,10 +166,10 @@ class SeaquestEnv(MinAtarEnv):
         self.terminal |= surfacing & (self.diver_count == 0)
         return reward + self._surface(surfacing & (self.diver_count != 0))
 
-    def _move_player(self, action: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def _move_player(self, action: torch.Tensor) -> Addition:
         """Fire (where and what bullet to add) or move."""
         fire = (action == action_index("f")) & (self.shot_timer == 0)
-        bullet = {"x": self.sub_x, "y": self.sub_y, "dx": torch.where(self.sub_or, 1, LEFT)}
+        bullet = {"x": self.sub_x, "y": self.sub_y, "dx": LEFT + 2 * _byte(self.sub_or)}
         bullet["channel"] = 2
         self.shot_timer = torch.where(fire, SHOT_COOL_DOWN, self.shot_timer)
         left = action == action_index("l")  # (firing is its own action: no move with it)
@@ -217,25 +205,25 @@ class SeaquestEnv(MinAtarEnv):
         moving = live & (divers.timer == self._zero)
         step = divers.dx * moving
         divers.x.add_(step)
-        off = moving & (divers.x > self._nine)
-        reached = (live & (cell == sub)) | (moving & ~off & (cell + step == sub))
+        onward = moving & (divers.x <= self._nine)
+        reached = (live & (cell == sub)) | (onward & (cell + step == sub))
         # how many divers this frame meets before each one (the newer ones)
         newer = (reached & (divers.order > divers.order[:, None])).sum(dim=1)
         picked = reached & (self.diver_count + newer < 6)
         self.diver_count += picked.sum(dim=0)
-        waiting = live ^ moving
-        divers.timer.add_(_byte(moving) * DIVER_MOVE_INTERVAL).sub_(_byte(waiting))
-        live &= ~(picked | off)
+        # moving: the timer restarts (from 0), else it counts down
+        divers.timer.sub_(divers.alive).add_(_byte(moving) * (DIVER_MOVE_INTERVAL + 1))
+        live &= ~(picked | (moving ^ onward))
 
-    def _enemies(self, sub: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    def _enemies(self, sub: torch.Tensor, cells: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
         """Subs, then fish, newest first: on the sub's cell, before or after a move, the
-        episode ends; moving on their timers, off the grid gone, onto a bullet both go
-        (+1). Subs shoot on their own timers (even one gone this frame)."""
+        episode ends; moving on their timers (``speed`` frames apart), off the grid gone,
+        onto a bullet both go (+1). Subs shoot on their own timers (even one gone now)."""
         enemies, bullets = self.enemies, self.bullets
         live = enemies.live.clone()
         moving = live & (enemies.timer == self._zero)
-        speed = self.move_speed.to(torch.uint8)
-        enemies.timer.add_(_byte(moving) * speed).sub_(_byte(live ^ moving))
+        # moving: the timer restarts (from 0), else it counts down
+        enemies.timer.sub_(enemies.alive).add_(_byte(moving) * (speed + 1))
         step = enemies.dx * moving
         enemies.x.add_(step)
         moved = cells + step
@@ -247,12 +235,13 @@ class SeaquestEnv(MinAtarEnv):
         first = (enemies.order * meets).amax(dim=1)  # 0: none
         hit = first != 0
         shot = meets & (enemies.order == first[:, None])
-        enemies.live &= ~(moving ^ onward) & ~(shot[0] | shot[1])
+        enemies.live &= ~((moving ^ onward) | shot[0] | shot[1])
         bullets.live &= ~hit
 
-        shooting = live & enemies.is_sub
-        fires = shooting & (enemies.shot == self._zero)
-        enemies.shot.add_(_byte(fires) * ENEMY_SHOT_INTERVAL).sub_(_byte(shooting ^ fires))
+        shooting = _byte(live & enemies.is_sub)
+        fires = enemies.shot == self._zero
+        fires &= enemies.is_sub & live
+        enemies.shot.sub_(shooting).add_(_byte(fires) * (ENEMY_SHOT_INTERVAL + 1))
         # a bullet fired just off the grid leaves it at once: none
         fired = fires & (enemies.x <= self._nine)
         enemies.shot_x.add_((enemies.x - enemies.shot_x) * fired)
@@ -292,26 +281,29 @@ class SeaquestEnv(MinAtarEnv):
     def _paint(self) -> None:
         front = 10 * self.sub_y + self.sub_x  # channel 0
         back = front + 100 - (2 * self.sub_or.long() - 1)  # channel 1, behind the front
-        self.mark(torch.cat((front[:, None], back[:, None], self._object_cells().t()), dim=1))
+        self.mark(torch.stack((front, back), dim=1))
+        self.mark(self._object_cells().long().t())
         oxygen = self.oxygen.clamp(min=0) * 10 // MAX_OXYGEN
-        self.fill_cells(790, self._oxygen_rows[oxygen])  # channel 7, row 9
+        self.fill_cells(790, self._oxygen_rows.index_select(0, oxygen))  # channel 7, row 9
         seats = (self.diver_count + 1).clamp(min=0)  # (below -1, as at -1, none are shown)
-        self.fill_cells(890, self._diver_rows[seats])  # channel 8, row 9
+        self.fill_cells(890, self._diver_rows.index_select(0, seats))  # channel 8, row 9
 
     def _object_cells(self) -> torch.Tensor:
-        """The cells of every slot's object, of its trail (channel 3) and of an enemy sub's
-        bullet (channel 4), as canvas indices (int16, one row per slot and kind of cell;
-        the spare cell where there is none)."""
-        field = self.slots.field
-        x, dx, alive = field("x"), field("dx"), field("alive").view(torch.bool)
-        cell = 10 * field("y") + x
-        trail = alive & field("trail").view(torch.bool) & (x - dx <= self._nine)
+        """The cells of every object, of the trails (channel 3) behind the enemies and divers
+        and of the enemy subs' bullets (channel 4), as canvas indices (int16, one row per slot
+        and kind of cell; the spare cell where there is none)."""
+        field, objects = self.slots.field, self.slots.used
+        trailing = objects - self.bullets.size  # the slots of enemies and divers come first
+        x, dx, y = field("x", objects), field("dx", trailing), field("y", objects)
+        alive = field("alive", objects).view(torch.bool)
+        cell = 10 * y + x
+        behind = x[:trailing] - dx
+        trail = alive[:trailing] & (behind <= self._nine)
         enemies = self.enemies
         shot = 10 * enemies.y + enemies.shot_x
-        index = torch.cat(
-            (field("channel").to(torch.int16) * 100 + cell, 300 + (cell - dx).to(torch.int16)),
-        )
-        index = torch.cat((index, 400 + shot.to(torch.int16)))
+        index = torch.cat((cell, 10 * y[:trailing] + behind, shot)).to(torch.int16)
+        index[:objects] += field("channel", objects).to(torch.int16) * 100
+        index[objects:] += self._trail_and_shot
         hidden = (~torch.cat((alive, trail, enemies.shot_live))).to(torch.int16)
         return index + (self._spare - index) * hidden
 

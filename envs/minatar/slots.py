@@ -2,11 +2,11 @@
 
 All kinds share one uint8 tensor ``data`` of shape (fields, slots, num_envs): each field of a
 kind is one contiguous (slots, num_envs) block, and a per-env value (num_envs,) broadcasts
-along its last dimension, which keeps the elementwise ops on it cheap. A kind owns a range of
-slots and one spare slot after it, which takes the adds of the envs that add nothing, so an
-add is one scatter. Slots are used in turn (a ring), which needs as many slots as adds during
-an object's life; ``order`` ranks a kind's objects as the package's list does (new ones
-highest) and drops by one every frame.
+along its last dimension, which keeps the elementwise ops on it cheap. The kinds' ranges of
+slots follow one another, then one spare slot per kind, which takes the adds of the envs that
+add nothing, so an add is one scatter. Slots are used in turn (a ring), which needs as many
+slots as adds during an object's life; ``order`` ranks a kind's objects as the package's list
+does (new ones highest) and drops by one every frame.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Kind:
         return self.alive.sum(dim=0)
 
 
-Additions = dict[str, tuple[torch.Tensor, dict[str, torch.Tensor | int]]]
+Addition = tuple[torch.Tensor, dict[str, torch.Tensor | int]]  # where, and the fields
 
 
 class Slots:
@@ -63,26 +63,28 @@ class Slots:
     the observation's painting each take one op for all kinds."""
 
     def __init__(self, sizes: dict[str, int], num_envs: int, device: torch.device) -> None:
-        total = sum(size + 1 for size in sizes.values())
+        self.used = sum(sizes.values())  # the slots before the spare ones
+        total = self.used + len(sizes)
         self.data = torch.zeros((len(FIELDS), total, num_envs), dtype=torch.uint8, device=device)
         self.kinds: dict[str, Kind] = {}
         start = 0
         for name, size in sizes.items():
             self.kinds[name] = Kind(self.data, start, size)
-            start += size + 1
+            start += size
         kinds = self.kinds.values()
         column = {"dtype": torch.int64, "device": device}
         self._starts = torch.tensor([[kind.start] for kind in kinds], **column)
-        self._spares = torch.tensor([[kind.start + kind.size] for kind in kinds], **column)
+        self._spares = torch.arange(self.used, total, **column)[:, None]
         self._wrap = torch.tensor([[kind.size - 1] for kind in kinds], **column)
         self.added = torch.zeros((len(sizes), num_envs), **column)  # per kind, so far
         self._constants: dict[int, torch.Tensor] = {}
 
-    def field(self, name: str) -> torch.Tensor:
-        """One field of every slot (spare slots included), (slots, num_envs)."""
-        return self.data[FIELDS.index(name)]
+    def field(self, name: str, slots: int | None = None) -> torch.Tensor:
+        """One field of the first ``slots`` slots (all, spare ones included, by default),
+        (slots, num_envs)."""
+        return self.data[FIELDS.index(name), :slots]
 
-    def add(self, additions: Additions) -> None:
+    def add(self, additions: dict[str, Addition]) -> None:
         """Add one object of every kind (``additions``: mask and fields, in ``kinds``' order)
         where its mask holds, into the kind's next slot in turn (none where that slot is
         still taken, as the rules never let it be); one scatter for all. Fields not given are
