@@ -5,6 +5,9 @@ an enemy (2/3) or gold (1/3) enters a free lane from the left or right edge; eve
 moves one cell every ``move_speed`` frames. +1 per gold; touching an enemy ends the episode.
 With difficulty ramping, every 100 frames the spawn interval shortens by one frame, and
 every second time the move interval does too (from 10 and 5, down to 1).
+
+The lanes are (lanes, num_envs) tensors (x and step int8): the ops on them are small, and
+per-env values broadcast along their last dimension.
 """
 
 from __future__ import annotations
@@ -31,19 +34,18 @@ class AsterixEnv(MinAtarEnv):
         scalars += ("move_timer", "ramp_timer", "ramp_index")
         for name in scalars:
             setattr(self, name, torch.zeros(n, dtype=torch.int64, device=d))
-        # per lane: whether something is in it, moving right, gold (else enemy), its x and
-        # its step (+1 moving right, -1 left)
-        self.alive, self.right, self.gold = (
-            torch.zeros((n, LANES), dtype=torch.bool, device=d) for _ in range(3)
-        )
-        self.x, self.dx = (torch.zeros((n, LANES), dtype=torch.int64, device=d) for _ in range(2))
-        self._lanes = torch.arange(1, LANES + 1, device=d).expand(n, LANES)
+        # per lane: whether something is in it, gold (else an enemy), its x and its step
+        # (+1 moving right, -1 left)
+        self.alive, self.gold = (torch.zeros((LANES, n), dtype=torch.bool, device=d) for _ in "ag")
+        self.x, self.dx = (torch.zeros((LANES, n), dtype=torch.int8, device=d) for _ in "xd")
+        self._lanes = torch.arange(1, LANES + 1, device=d)[:, None]
+        self._zero, self._nine = (torch.full((n,), v, dtype=torch.int8, device=d) for v in (0, 9))
         self._start(self._everyone)
 
     def _start(self, mask: torch.Tensor) -> None:
         self.player_x = torch.where(mask, 5, self.player_x)
         self.player_y = torch.where(mask, 5, self.player_y)
-        self.alive &= ~mask[:, None]
+        self.alive &= ~mask
         self.spawn_speed = torch.where(mask, INIT_SPAWN_SPEED, self.spawn_speed)
         self.spawn_timer = torch.where(mask, INIT_SPAWN_SPEED, self.spawn_timer)
         self.move_speed = torch.where(mask, INIT_MOVE_INTERVAL, self.move_speed)
@@ -53,31 +55,28 @@ class AsterixEnv(MinAtarEnv):
 
     def _spawn(self, mask: torch.Tensor) -> None:
         """An enemy or gold into a random free lane, where ``mask`` (the package's draws)."""
-        right = self.draws.uniform(mask) < 1 / 2
+        right = (self.draws.uniform(mask) < 1 / 2).to(torch.int8)
         gold = self.draws.uniform(mask) < 1 / 3
         free = ~self.alive
-        count = free.sum(dim=1)
+        count = free.sum(dim=0)
         spawns = mask & (count > 0)
         choice = self.draws.integers(0, count, spawns)  # the choice-th free lane
-        new = free & (free.cumsum(dim=1) == (choice + 1)[:, None]) & spawns[:, None]
-        keep = ~new
-        self.x = torch.where(new, 9 - 9 * right.long()[:, None], self.x)  # from its edge
-        self.dx = torch.where(new, 2 * right.long()[:, None] - 1, self.dx)
-        self.right = (self.right & keep) | (new & right[:, None])
-        self.gold = (self.gold & keep) | (new & gold[:, None])
+        rank = free.view(torch.int8).cumsum(dim=0, dtype=torch.int8)
+        new = free & (rank == (choice + 1).to(torch.int8)) & spawns
+        added = new.view(torch.int8)
+        self.x += added * (9 - 9 * right - self.x)  # from its edge
+        self.dx += added * (2 * right - 1 - self.dx)
+        self.gold = (self.gold & ~new) | (new & gold)
         self.alive |= new
 
-    def _touch(self) -> torch.Tensor:
-        """Collect the gold on the player's cell (the reward) and end on an enemy there."""
-        on_player = (
-            self.alive
-            & (self.x == self.player_x[:, None])
-            & (self._lanes == self.player_y[:, None])
-        )
+    def _touch(self, lane: torch.Tensor) -> torch.Tensor:
+        """Collect the gold on the player's cell (the reward) and end on an enemy there.
+        ``lane``: which lane is the player's row."""
+        on_player = self.alive & lane & (self.x == self.player_x.to(torch.int8))
         collected = on_player & self.gold
-        self.terminal |= (on_player & ~self.gold).any(dim=1)
+        self.terminal |= _any(on_player & ~self.gold)
         self.alive &= ~collected
-        return collected.sum(dim=1)
+        return collected.sum(dim=0)
 
     def _act(self, action: torch.Tensor) -> torch.Tensor:
         spawning = self.spawn_timer == 0
@@ -88,14 +87,15 @@ class AsterixEnv(MinAtarEnv):
         dy = (action == action_index("d")).long() - (action == action_index("u")).long()
         self.player_x = (self.player_x + dx).clamp(0, 9)
         self.player_y = (self.player_y + dy).clamp(1, 8)
+        lane = self._lanes == self.player_y
 
-        reward = self._touch()
+        reward = self._touch(lane)
         moving = self.move_timer == 0
         self.move_timer = torch.where(moving, self.move_speed, self.move_timer)
-        self.x = self.x + self.dx * (moving[:, None] & self.alive)
-        self.alive &= (self.x >= 0) & (self.x <= 9)  # off the grid: gone
+        self.x += self.dx * (self.alive & moving)
+        self.alive &= (self.x >= self._zero) & (self.x <= self._nine)  # off the grid: gone
         # where nothing moved this touches nothing new: the gold there is already taken
-        reward = reward + self._touch()
+        reward = reward + self._touch(lane)
 
         self.spawn_timer -= 1
         self.move_timer -= 1
@@ -109,17 +109,24 @@ class AsterixEnv(MinAtarEnv):
         waiting = ramping & (self.ramp_timer >= 0)
         self.ramp_timer -= waiting.long()
         ramp = ramping & ~waiting
-        faster_moves = ramp & (self.move_speed > 1) & (self.ramp_index % 2 == 1)
+        faster_moves = ramp & (self.move_speed > 1) & (self.ramp_index & 1).bool()
         self.move_speed -= faster_moves.long()
         self.spawn_speed -= (ramp & (self.spawn_speed > 1)).long()
         self.ramp_index += ramp.long()
         self.ramp_timer = torch.where(ramp, RAMP_INTERVAL, self.ramp_timer)
 
     def _paint(self) -> None:
-        player = 10 * self.player_y + self.player_x  # channel 0
-        cells = 10 * self._lanes + self.x
-        objects = torch.where(self.alive, cells + 100 + 200 * self.gold.long(), self._spare)
-        behind = self.x - self.dx  # the trail, channel 2
+        self.mark((10 * self.player_y + self.player_x)[:, None])  # channel 0
+        x, dx = self.x.long(), self.dx.long()
+        cells = 10 * self._lanes + x
+        objects = cells + 100 + 200 * self.gold.long()  # channel 1 (enemy) or 3 (gold)
+        behind = x - dx  # the trail, channel 2
         seen = self.alive & (behind >= 0) & (behind <= 9)
-        trails = torch.where(seen, cells + 200 - self.dx, self._spare)
-        self.mark(torch.cat((player[:, None], objects, trails), dim=1))
+        index = torch.cat((objects, cells + 200 - dx))
+        hidden = ~torch.cat((self.alive, seen))
+        self.mark((index + (self._spare - index) * hidden).t())
+
+
+def _any(mask: torch.Tensor) -> torch.Tensor:
+    """Whether any lane is True, per env: a max over the lanes' dimension (0)."""
+    return mask.view(torch.uint8).amax(dim=0).view(torch.bool)
