@@ -302,6 +302,13 @@ def test_a_sweep_of_populations_runs_and_its_re_run_skips_them(tmp_path, capsys)
     code, out, err = run(capsys, "sweep", path)
     assert code == 0
     assert "0 finished" in out or "skipped" in out
+    # the members are runs as compare reads them: both arms of both games, evaluated
+    compare = ["compare", tmp_path / "sweep", "--out", tmp_path / "compare", "--metric", "eval"]
+    code, out, err = run(capsys, *compare, "--reps", "200")
+    assert code == 0, err
+    table = (tmp_path / "compare" / "table.md").read_text()
+    for name in ("MinAtar-Breakout", "MinAtar-Asterix", "device_a2c | conv", "coordconv"):
+        assert name in table, table
 
 
 def test_a_ray_sweep_trains_one_population_per_tune_trial(tmp_path):
@@ -379,6 +386,7 @@ def test_bf16_learning_curves_stay_within_the_float32_seed_spread():
         population.learn(total, report)
         curves[precision] = np.array(points)  # (quarters, seeds)
     fp32, bf16 = curves["fp32"], curves["bf16"]
+    print(f"mean training score per quarter (rows) and seed: fp32\n{fp32}\nbf16\n{bf16}")
     assert fp32[-1].mean() > 2.0, "the float32 agents did not learn: the test says nothing"
     for quarter in range(1, len(fp32)):
         assert fp32[quarter].min() <= bf16[quarter].mean() <= fp32[quarter].max(), (fp32, bf16)
