@@ -35,7 +35,7 @@ from coordrl.agents.population_net import (
     clip_grad_norms,
     member_model,
 )
-from coordrl.config import ConfigError, RunConfig, value_at
+from coordrl.config import ConfigError, RunConfig, env_family, value_at
 from coordrl.device import resolve_device
 from coordrl.episodes import Episodes
 from coordrl.lifecycle import TrainOutcome
@@ -50,56 +50,57 @@ SETTINGS = {"device_a2c": A2CSettings, "device_ppo": PPOSettings}
 PER_MEMBER = frozenset(
     {"learning_rate", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "clip_range"}
 )
-# config keys each member has its own of; every other key must agree
-MEMBER_KEYS = frozenset({"seed", "arch", "coord_layers", "with_r", "hyperparams"})
-
 PopulationReport = Callable[[int, list[Episodes]], bool]  # (step, episodes per member)
+
+
+def shared_settings(config: RunConfig) -> dict[str, Any]:
+    """What the members of one population must share: the whole config but its seed, arch
+    and per-member hyperparameters (``PER_MEMBER``)."""
+    shared = {k: v for k, v in config.to_dict().items() if k not in ("seed", "arch")}
+    shared["hyperparams"] = {k: v for k, v in shared["hyperparams"].items() if k not in PER_MEMBER}
+    return shared
+
+
+def _applicable(config: RunConfig) -> str | None:
+    """Why no population trains ``config``, or None."""
+    if config.algo not in SETTINGS:
+        return f"algo: {config.algo}: populations train {' and '.join(SETTINGS)} only"
+    if config.network != "minatar" or env_family(config.env) != "minatar":
+        return "env and network: populations train MinAtar's games and network only"
+    return None
+
+
+def population_key(config: RunConfig) -> str | None:
+    """Equal for configs that can train as one population; None for a config no
+    population trains."""
+    if _applicable(config) is not None:
+        return None
+    return json.dumps(shared_settings(config), sort_keys=True, default=str)
 
 
 def check_population(configs: Sequence[RunConfig], source: str) -> None:
     """One ``ConfigError`` naming what keeps these configs from training as one population."""
     if not configs:
         raise ConfigError(f"{source}: a population needs at least one member")
-    first = configs[0]
-    if first.algo not in SETTINGS:
-        raise ConfigError(
-            f"{source}: algo: {first.algo}: populations train {' and '.join(SETTINGS)} only"
-        )
-    if first.network != "minatar":
-        raise ConfigError(f"{source}: network: populations train MinAtar's network only")
-    shared = dict(first.to_dict())
+    problem = _applicable(configs[0])
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
+    first = _dotted(shared_settings(configs[0]))
     for config in configs[1:]:
-        other = config.to_dict()
-        for key in sorted(shared.keys() | other.keys()):
-            if key not in MEMBER_KEYS and shared.get(key) != other.get(key):
+        other = _dotted(shared_settings(config))
+        for key in sorted(first.keys() | other.keys()):
+            if first.get(key) != other.get(key):
                 raise ConfigError(
-                    f"{source}: members differ in {key} ({shared.get(key)!r} vs "
-                    f"{other.get(key)!r}); a population shares it"
+                    f"{source}: members differ in {key} ({first.get(key)!r} vs "
+                    f"{other.get(key)!r}), which one population shares"
                 )
-        for key in sorted(first.hyperparams.keys() | config.hyperparams.keys()):
-            if key in PER_MEMBER:
-                continue
-            mine, theirs = first.hyperparams.get(key), config.hyperparams.get(key)
-            if mine != theirs:
-                raise ConfigError(
-                    f"{source}: members differ in hyperparams.{key} ({mine!r} vs {theirs!r}), "
-                    "which cannot be batched"
-                )
-    coord = {(c.coord_layers, c.with_r) for c in configs if c.arch == "coordconv"}
-    if len(coord) > 1:
-        raise ConfigError(f"{source}: CoordConv members differ in coord_layers or with_r")
 
 
-def population_key(config: RunConfig) -> str | None:
-    """What members of one population share (configs with equal keys can train together),
-    or None for a config no population trains."""
-    if config.algo not in SETTINGS or config.network != "minatar" or "MinAtar" not in config.env:
-        return None
-    shared = {k: v for k, v in config.to_dict().items() if k not in ("seed", "arch")}
-    shared["hyperparams"] = {
-        k: str(v) for k, v in config.hyperparams.items() if k not in PER_MEMBER
-    }
-    return json.dumps(shared, sort_keys=True, default=str)
+def _dotted(settings: dict[str, Any]) -> dict[str, Any]:
+    """``hyperparams`` flattened to ``hyperparams.<key>``, for messages naming the key."""
+    flat = {k: v for k, v in settings.items() if k != "hyperparams"}
+    flat.update({f"hyperparams.{k}": v for k, v in settings["hyperparams"].items()})
+    return flat
 
 
 @dataclasses.dataclass
@@ -130,7 +131,9 @@ class PopulationTrainer:
         self.members: list[_Member] = []
         models = []
         for config in configs:
-            model, rng = member_model(space, actions, config.arch, config.seed, **_coord(config))
+            model, rng = member_model(
+                space, actions, config.arch, config.seed, **config.network_kwargs
+            )
             generator = _member_generator(self.device, config.seed, rng)
             settings = settings_class(**config.hyperparams)
             self.members.append(_Member(config, settings, generator, rng))
@@ -490,10 +493,6 @@ def _normalize(advantages: torch.Tensor) -> torch.Tensor:
     """Per member (row): zero mean, unit (unbiased) standard deviation."""
     mean = advantages.mean(1, keepdim=True)
     return (advantages - mean) / (advantages.std(1, keepdim=True) + 1e-8)
-
-
-def _coord(config: RunConfig) -> dict[str, Any]:
-    return config.network_kwargs
 
 
 def train(
