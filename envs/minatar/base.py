@@ -31,7 +31,11 @@ def action_index(name: str) -> int:
 
 class MinAtarEnv(TorchVectorEnv):
     """A batch of one MinAtar game. Subclasses define ``channels``, ``minimal_actions``,
-    ``_start`` (new episodes), ``_act`` (one frame) and ``_paint`` (the observation)."""
+    ``_start`` (new episodes), ``_act`` (one frame) and ``_paint`` (the observation).
+
+    A step is a fixed sequence of tensor ops: no host syncs, no Python branching on tensor
+    values, and the observation painted into a canvas allocated once.
+    """
 
     game: ClassVar[str]
     channels: ClassVar[tuple[str, ...]]
@@ -88,33 +92,17 @@ class MinAtarEnv(TorchVectorEnv):
         raise NotImplementedError
 
     def _paint(self) -> None:
-        """Set the game's objects into the observation with :meth:`paint` and :meth:`fill`."""
+        """Set the game's objects into the observation with :meth:`mark` (single cells) and
+        :meth:`fill_cells` (runs of cells). The canvas's cell ``100 c + 10 y + x`` is (y, x)
+        of channel c."""
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------
-
-    def paint(
-        self,
-        channel: int | torch.Tensor,
-        y: torch.Tensor,
-        x: torch.Tensor,
-        valid: torch.Tensor | None = None,
-    ) -> None:
-        """Set the cells (y, x) of ``channel`` where ``valid``: each (num_envs,) or
-        (num_envs, K) (the rest go to a spare column)."""
-        index = channel * SIZE * SIZE + y * SIZE + x
-        if valid is not None:
-            index = torch.where(valid, index, self._spare)
-        self.mark(index)
 
     def mark(self, index: torch.Tensor) -> None:
         """Set the canvas cells ``index`` (int64, num_envs first, any strides; ``_spare`` for
         none). The marks of one observation are scattered once its ``_paint`` is done."""
         self._marks.append(index.reshape(self.num_envs, -1))
-
-    def fill(self, channel: int, grid: torch.Tensor) -> None:
-        """Set ``channel`` to a (num_envs, 10, 10) bool grid."""
-        self.fill_cells(channel * SIZE * SIZE, grid.reshape(self.num_envs, -1))
 
     def fill_cells(self, start: int, values: torch.Tensor) -> None:
         """Set the canvas cells from ``start`` on to ``values`` (num_envs, K) of 0 and 1."""
@@ -152,7 +140,7 @@ class MinAtarEnv(TorchVectorEnv):
     def _transition(
         self, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
-        chosen = self.action_set[actions.long()]
+        chosen = self.action_set.index_select(0, actions.long())
         sticky = self.draws.uniform(self._everyone) < self.sticky_action_prob
         self.last_action = torch.where(sticky, self.last_action, chosen)
         reward = self._act(self.last_action)

@@ -16,9 +16,11 @@ import torch
 # x: -1 and 10 (just off the grid) read 255 and 10; dx: +1 right, 255 (-1) left. An enemy
 # sub's bullet lives in its slot (shot_x, shot_alive; its row and direction are the sub's).
 FIELDS = (
-    "x", "y", "dx", "timer", "shot", "alive", "shot_alive", "order", "channel", "trail", "sub",
+    "x", "y", "dx", "channel", "trail", "timer", "order", "sub", "shot", "alive", "shot_alive",
     "shot_x",
 )  # fmt: skip
+# the fields an add writes (a slot is reused long after its sub's bullet is gone)
+ADDED = FIELDS[: FIELDS.index("shot_alive")]
 LEFT = 255
 
 
@@ -87,24 +89,25 @@ class Slots:
     def add(self, additions: dict[str, Addition]) -> None:
         """Add one object of every kind (``additions``: mask and fields, in ``kinds``' order)
         where its mask holds, into the kind's next slot in turn (none where that slot is
-        still taken, as the rules never let it be); one scatter for all. Fields not given are
-        0; the envs that add nothing write an empty object into the kind's spare slot."""
+        still taken, as the rules never let it be); one scatter for all. Fields of ``ADDED``
+        not given are 0; the envs that add nothing write an empty object into the kind's
+        spare slot."""
         slot = (self.added & self._wrap) + self._starts
         masks = torch.stack([mask for mask, _ in additions.values()])
         room = masks & (self.field("alive").gather(0, slot) == 0)
         rows = []
         for fit, (_, values) in zip(room, additions.values(), strict=True):
             values["alive"] = fit
-            rows += [self._row(values.get(name, 0)) for name in FIELDS]
-        new = torch.stack(rows).view(len(additions), len(FIELDS), -1).transpose(0, 1)
-        index = torch.where(room, slot, self._spares).expand(len(FIELDS), -1, -1)
-        self.data.scatter_(1, index, new)
+            rows += [self._row(values.get(name, 0)) for name in ADDED]
+        new = torch.stack(rows).view(len(additions), len(ADDED), -1).transpose(0, 1)
+        index = torch.where(room, slot, self._spares).expand(len(ADDED), -1, -1)
+        self.data[: len(ADDED)].scatter_(1, index, new)
         self.added += room.long()
 
     def _row(self, value: torch.Tensor | int) -> torch.Tensor:
         """``value`` as a uint8 per env (constants made once)."""
         if isinstance(value, torch.Tensor):
-            return value.to(torch.uint8)
+            return value if value.dtype == torch.uint8 else value.to(torch.uint8)
         if value not in self._constants:
             self._constants[value] = torch.full(
                 self.added.shape[1:], value, dtype=torch.uint8, device=self.data.device
