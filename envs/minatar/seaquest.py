@@ -72,6 +72,13 @@ class SeaquestEnv(MinAtarEnv):
         trailing = self.slots.used - self.bullets.size
         starts = [300] * trailing + [400] * self.enemies.size
         self._trail_and_shot = torch.tensor(starts, dtype=torch.int16, device=d)[:, None]
+        rows = len(starts) + self.slots.used
+        self._paint_buffers = (
+            torch.empty((rows, n), dtype=torch.uint8, device=d),  # cells
+            torch.empty((rows, n), dtype=torch.int16, device=d),  # canvas indices
+            torch.empty((rows, n), dtype=torch.bool, device=d),  # shown
+        )
+        self._indices = torch.empty((rows, n), dtype=torch.int64, device=d)
         self._zero, self._nine = (torch.full((n,), v, dtype=torch.uint8, device=d) for v in (0, 9))
         columns = torch.arange(10, device=d)
         # the gauges' row per oxygen level (0-10) and per diver count + 1 (0-7)
@@ -282,7 +289,7 @@ class SeaquestEnv(MinAtarEnv):
         front = 10 * self.sub_y + self.sub_x  # channel 0
         back = front + 100 - (2 * self.sub_or.long() - 1)  # channel 1, behind the front
         self.mark(torch.stack((front, back), dim=1))
-        self.mark(self._object_cells().long().t())
+        self.mark(self._object_cells().t())
         oxygen = self.oxygen.clamp(min=0) * 10 // MAX_OXYGEN
         self.fill_cells(790, self._oxygen_rows.index_select(0, oxygen))  # channel 7, row 9
         seats = (self.diver_count + 1).clamp(min=0)  # (below -1, as at -1, none are shown)
@@ -290,8 +297,9 @@ class SeaquestEnv(MinAtarEnv):
 
     def _object_cells(self) -> torch.Tensor:
         """The cells of every object, of the trails (channel 3) behind the enemies and divers
-        and of the enemy subs' bullets (channel 4), as canvas indices (int16, one row per slot
-        and kind of cell; the spare cell where there is none)."""
+        and of the enemy subs' bullets (channel 4), as canvas indices (one row per slot and
+        kind of cell; the spare cell where there is none). Written into buffers made once:
+        allocating tensors this size each step costs more than filling them."""
         field, objects = self.slots.field, self.slots.used
         trailing = objects - self.bullets.size  # the slots of enemies and divers come first
         x, dx, y = field("x", objects), field("dx", trailing), field("y", objects)
@@ -301,11 +309,14 @@ class SeaquestEnv(MinAtarEnv):
         trail = alive[:trailing] & (behind <= self._nine)
         enemies = self.enemies
         shot = 10 * enemies.y + enemies.shot_x
-        index = torch.cat((cell, 10 * y[:trailing] + behind, shot)).to(torch.int16)
+        cells, index, shown = self._paint_buffers
+        torch.cat((cell, 10 * y[:trailing] + behind, shot), out=cells)
+        index.copy_(cells)
         index[:objects] += field("channel", objects).to(torch.int16) * 100
         index[objects:] += self._trail_and_shot
-        hidden = (~torch.cat((alive, trail, enemies.shot_live))).to(torch.int16)
-        return index + (self._spare - index) * hidden
+        torch.cat((alive, trail, enemies.shot_live), out=shown)
+        index.sub_(self._spare).mul_(shown).add_(self._spare)  # the spare cell where not shown
+        return self._indices.copy_(index)
 
 
 def _cell(kind: Kind) -> torch.Tensor:
