@@ -7,9 +7,10 @@ cannon shoots. +1 per alien shot; an alien or alien bullet reaching the cannon e
 episode. With difficulty ramping, each cleared wave is followed by a faster one (move
 interval 12, down to 6). No random draws: all randomness is the sticky action.
 
-The aliens and both kinds of bullet are kept as rows of bits (``rows.py``); ``aliens`` shows
-the aliens as a (num_envs, 10, 10) grid, and what is written into it counts from the next
-step on.
+The aliens are kept as rows of bits (``rows.py``); ``aliens`` shows them as a (num_envs, 10,
+10) grid, and what is written into it counts from the next step on. A shot lives 9 frames
+and the cannon fires at most every 5, an alien bullet lives at most 10 and the aliens shoot
+every 10: so the bullets are two slots a env (used in turn) and the alien bullet one.
 """
 
 from __future__ import annotations
@@ -37,20 +38,29 @@ class SpaceInvadersEnv(MinAtarEnv):
     def __init__(self, num_envs: int, **options) -> None:
         super().__init__(num_envs, **options)
         n, d = num_envs, self.device
-        self.alien_rows, self.bullet_rows, self.enemy_bullet_rows = (
-            torch.zeros((n, 10), dtype=torch.int64, device=d) for _ in range(3)
-        )
+        self.alien_rows = torch.zeros((n, 10), dtype=torch.int64, device=d)
         names = ("pos", "alien_dir", "move_interval", "move_timer", "alien_shot_timer")
-        for name in (*names, "ramp_index", "shot_timer"):
+        for name in (*names, "ramp_index", "shot_timer", "shot_x", "shot_y"):
             setattr(self, name, torch.zeros(n, dtype=torch.int64, device=d))
+        self.shot_live = torch.zeros(n, dtype=torch.bool, device=d)  # the alien bullet
+        # the cannon's bullets: two slots, used in turn (by the parity of ``fired``)
+        self.bullet_x, self.bullet_y = (
+            torch.zeros((2, n), dtype=torch.int64, device=d) for _ in "xy"
+        )
+        self.bullet_live = torch.zeros((2, n), dtype=torch.bool, device=d)
+        self.fired = torch.zeros(n, dtype=torch.int64, device=d)
         self._bits = RowBits(d)
         self._wave = torch.tensor(WAVE, device=d)
         self._columns = torch.arange(10, device=d)
-        self._nothing = torch.zeros((n, 1), dtype=torch.int64, device=d)  # an empty row
+        self._slot_of = torch.arange(2, device=d)[:, None]
         # per cannon position: the order in which the columns' lowest aliens shoot (nearest
         # first, the left one on a tie)
         self._shot_order = (self._columns[:, None] - self._columns).abs() * 10 + self._columns
         self._grid: torch.Tensor | None = None  # what ``aliens`` handed out, if anything
+        self._paint_buffers = (
+            torch.empty((n, 30), dtype=torch.int64, device=d),  # rows of channels 1 to 3
+            torch.empty((n, 300), dtype=torch.uint8, device=d),  # their cells
+        )
         self._start(self._everyone)
 
     @property
@@ -70,8 +80,8 @@ class SpaceInvadersEnv(MinAtarEnv):
         self._sync()
         m = mask[:, None]
         self.pos = torch.where(mask, 5, self.pos)
-        self.bullet_rows = self.bullet_rows * ~m
-        self.enemy_bullet_rows = self.enemy_bullet_rows * ~m
+        self.bullet_live &= ~mask
+        self.shot_live &= ~mask
         self.alien_rows = torch.where(m, self._wave, self.alien_rows)
         self.alien_dir = torch.where(mask, -1, self.alien_dir)
         self.move_interval = torch.where(mask, ENEMY_MOVE_INTERVAL, self.move_interval)
@@ -88,24 +98,17 @@ class SpaceInvadersEnv(MinAtarEnv):
         self._sync()
         fire = (action == action_index("f")) & (self.shot_timer == 0)
         self.shot_timer = torch.where(fire, SHOT_COOL_DOWN, self.shot_timer)
-        # every bullet one row up; a shot is fired from the cannon's row (always empty here)
-        shot = self.bullet_rows[:, 9] | (fire.long() << self.pos)
-        self.bullet_rows = torch.cat(
-            (self.bullet_rows[:, 1:9], shot[:, None], self._nothing), dim=1
-        )
+        self._fire(fire)
         moves = (action == action_index("r")).long() - (action == action_index("l")).long()
         self.pos = (self.pos + moves).clamp(0, 9)  # fire is its own action: no move with it
 
-        self.enemy_bullet_rows = torch.cat((self._nothing, self.enemy_bullet_rows[:, :9]), dim=1)
-        self.terminal |= self._at_cannon(self.enemy_bullet_rows)
+        self.shot_y += 1  # the alien bullet one row down, past the bottom gone
+        self.shot_live &= self.shot_y <= 9
+        self.terminal |= self.shot_live & (self.shot_y == 9) & (self.shot_x == self.pos)
         self.terminal |= self._at_cannon(self.alien_rows)
         occupied = self._move_aliens()
         self._alien_shot(occupied)
-
-        kills = self.alien_rows & self.bullet_rows
-        reward = self._bits.count(kills)
-        self.alien_rows ^= kills
-        self.bullet_rows ^= kills
+        reward = self._hits()
 
         self.shot_timer -= (self.shot_timer > 0).long()
         self.move_timer -= 1
@@ -116,6 +119,25 @@ class SpaceInvadersEnv(MinAtarEnv):
         self.ramp_index += faster.long()
         self.alien_rows |= cleared.long()[:, None] * self._wave
         return reward
+
+    def _fire(self, fire: torch.Tensor) -> None:
+        """A shot from the cannon's row where ``fire``; then every shot one row up, past the
+        top gone."""
+        new = fire & (self._slot_of == (self.fired & 1))
+        self.bullet_x = torch.where(new, self.pos, self.bullet_x)
+        self.bullet_y = torch.where(new, 9, self.bullet_y)
+        self.bullet_live |= new
+        self.fired += fire.long()
+        self.bullet_y -= 1
+        self.bullet_live &= self.bullet_y >= 0
+
+    def _hits(self) -> torch.Tensor:
+        """Each shot on an alien takes it: both go (+1)."""
+        rows = self.bullet_y.clamp(min=0).t()
+        hit = self.bullet_live & ((self.alien_rows.gather(1, rows).t() >> self.bullet_x) & 1 == 1)
+        self.alien_rows.scatter_add_(1, rows, -(hit.long() << self.bullet_x).t())
+        self.bullet_live &= ~hit
+        return hit.sum(dim=0)
 
     def _move_aliens(self) -> torch.Tensor:
         """Move the aliens when their timer is up: down and turning at an edge, else one
@@ -155,14 +177,20 @@ class SpaceInvadersEnv(MinAtarEnv):
         in_column = (self.alien_rows >> column[:, None]) & 1
         row = (in_column * (self._columns + 1)).amax(dim=1) - 1
         shoots = shooting & (occupied != 0)
-        bullet = (shoots.long() << column)[:, None] * (self._columns == row[:, None])
-        self.enemy_bullet_rows |= bullet
+        self.shot_x = torch.where(shoots, column, self.shot_x)
+        self.shot_y = torch.where(shoots, row, self.shot_y)
+        self.shot_live |= shoots
 
     def _paint(self) -> None:
         self._sync()
-        self.mark(90 + self.pos)  # the cannon, channel 0
+        shots = 400 + 10 * self.bullet_y + self.bullet_x  # channel 4
+        shots = torch.where(self.bullet_live, shots, self._spare)
+        alien_shot = 500 + 10 * self.shot_y + self.shot_x  # channel 5
+        alien_shot = torch.where(self.shot_live, alien_shot, self._spare)
+        self.mark(torch.cat(((90 + self.pos)[None], shots, alien_shot[None])).t())  # 0: cannon
         left = (self.alien_dir < 0).long()[:, None]
         aliens = self.alien_rows
-        rows = (aliens, aliens * left, aliens * (1 - left), self.bullet_rows)
-        rows = torch.cat((*rows, self.enemy_bullet_rows), dim=1)
-        self.fill_cells(100, self._bits.unpack(rows))  # channels 1 to 5
+        rows, cells = self._paint_buffers  # (made once: allocating these each step costs more)
+        torch.cat((aliens, aliens * left, aliens * (1 - left)), dim=1, out=rows)
+        torch.index_select(self._bits.cells, 0, rows.view(-1), out=cells.view(-1, 10))
+        self.fill_cells(100, cells)  # channels 1 to 3
