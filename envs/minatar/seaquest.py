@@ -193,14 +193,14 @@ class SeaquestEnv(MinAtarEnv):
         ``cells``: the enemies' cells."""
         bullets, enemies = self.bullets, self.enemies
         bullets.x.add_(bullets.dx * bullets.alive)
-        bullets.live &= bullets.x <= self._nine
+        bullets.alive.mul_(bullets.x <= self._nine)
         targets = (cells == _cell(bullets)[:, None]) & enemies.live  # (bullets, enemies, envs)
         targets &= bullets.live[:, None]
         first = (enemies.order | _byte(~targets).neg()).amin(dim=1)  # 255: none
         hit = first != 255
         shot = targets & (enemies.order == first[:, None])
-        enemies.live &= ~(shot[0] | shot[1])
-        bullets.live &= ~hit
+        enemies.alive.mul_(~(shot[0] | shot[1]))
+        bullets.alive.mul_(~hit)
         return hit.sum(dim=0)
 
     def _pick_up_divers(self, sub: torch.Tensor) -> None:
@@ -220,7 +220,7 @@ class SeaquestEnv(MinAtarEnv):
         self.diver_count += picked.sum(dim=0)
         # moving: the timer restarts (from 0), else it counts down
         divers.timer.sub_(divers.alive).add_(_byte(moving) * (DIVER_MOVE_INTERVAL + 1))
-        live &= ~(picked | (moving ^ onward))
+        divers.alive.mul_(~(picked | (moving ^ onward)))
 
     def _enemies(self, sub: torch.Tensor, cells: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
         """Subs, then fish, newest first: on the sub's cell, before or after a move, the
@@ -242,8 +242,8 @@ class SeaquestEnv(MinAtarEnv):
         first = (enemies.order * meets).amax(dim=1)  # 0: none
         hit = first != 0
         shot = meets & (enemies.order == first[:, None])
-        enemies.live &= ~((moving ^ onward) | shot[0] | shot[1])
-        bullets.live &= ~hit
+        enemies.alive.mul_(~((moving ^ onward) | shot[0] | shot[1]))
+        bullets.alive.mul_(~hit)
 
         shooting = _byte(live & enemies.is_sub)
         fires = enemies.shot == self._zero
@@ -252,7 +252,7 @@ class SeaquestEnv(MinAtarEnv):
         # a bullet fired just off the grid leaves it at once: none
         fired = fires & (enemies.x <= self._nine)
         enemies.shot_x.add_((enemies.x - enemies.shot_x) * fired)
-        enemies.shot_live |= fired
+        enemies.shot_alive.bitwise_or_(_byte(fired))
         return hit.sum(dim=0)
 
     def _enemy_bullets(self, sub: torch.Tensor) -> None:
@@ -264,7 +264,7 @@ class SeaquestEnv(MinAtarEnv):
         before = live & (cell == sub)
         step = enemies.dx * live
         enemies.shot_x.add_(step)
-        live &= enemies.shot_x <= self._nine
+        enemies.shot_alive.mul_(enemies.shot_x <= self._nine)
         self.terminal |= _any(before | (live & (cell + step == sub)))
 
     def _surface(self, mask: torch.Tensor) -> torch.Tensor:
