@@ -1,8 +1,8 @@
 """Rows of the 10 x 10 grid as 10-bit integers (bit x: column x), batched in torch.
 
-Space Invaders keeps its aliens and bullets, Seaquest its bullets, as (num_envs, 10) rows:
-moving a whole grid sideways is a shift, up or down a slice, a cell lookup a shift and a
-mask, all on small tensors instead of (num_envs, 10, 10) grids.
+Space Invaders keeps its aliens as (num_envs, 10) rows: moving them all sideways is a shift,
+down a slice, a cell lookup a shift and a mask, all on small tensors instead of (num_envs,
+10, 10) grids.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ interval 12, down to 6). No random draws: all randomness is the sticky action.
 The aliens are kept as rows of bits (``rows.py``); ``aliens`` shows them as a (num_envs, 10,
 10) grid, and what is written into it counts from the next step on. A shot lives 9 frames
 and the cannon fires at most every 5, an alien bullet lives at most 10 and the aliens shoot
-every 10: so the bullets are two slots a env (used in turn) and the alien bullet one.
+every 10: so the bullets are two slots per env (used in turn) and the alien bullet one.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ class SpaceInvadersEnv(MinAtarEnv):
     def _hits(self) -> torch.Tensor:
         """Each shot on an alien takes it: both go (+1)."""
         rows = self.bullet_y.clamp(min=0).t()
-        hit = self.bullet_live & ((self.alien_rows.gather(1, rows).t() >> self.bullet_x) & 1 == 1)
+        on_alien = (self.alien_rows.gather(1, rows).t() >> self.bullet_x) & 1
+        hit = self.bullet_live & on_alien.bool()
         self.alien_rows.scatter_add_(1, rows, -(hit.long() << self.bullet_x).t())
         self.bullet_live &= ~hit
         return hit.sum(dim=0)
