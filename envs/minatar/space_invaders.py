@@ -57,10 +57,7 @@ class SpaceInvadersEnv(MinAtarEnv):
         # first, the left one on a tie)
         self._shot_order = (self._columns[:, None] - self._columns).abs() * 10 + self._columns
         self._grid: torch.Tensor | None = None  # what ``aliens`` handed out, if anything
-        self._paint_buffers = (
-            torch.empty((n, 30), dtype=torch.int64, device=d),  # rows of channels 1 to 3
-            torch.empty((n, 300), dtype=torch.uint8, device=d),  # their cells
-        )
+        self._cells = torch.empty((n, 100), dtype=torch.uint8, device=d)  # the aliens
         self._start(self._everyone)
 
     @property
@@ -189,9 +186,9 @@ class SpaceInvadersEnv(MinAtarEnv):
         alien_shot = 500 + 10 * self.shot_y + self.shot_x  # channel 5
         alien_shot = torch.where(self.shot_live, alien_shot, self._spare)
         self.mark(torch.cat(((90 + self.pos)[None], shots, alien_shot[None])).t())  # 0: cannon
-        left = (self.alien_dir < 0).long()[:, None]
-        aliens = self.alien_rows
-        rows, cells = self._paint_buffers  # (made once: allocating these each step costs more)
-        torch.cat((aliens, aliens * left, aliens * (1 - left)), dim=1, out=rows)
-        torch.index_select(self._bits.cells, 0, rows.view(-1), out=cells.view(-1, 10))
-        self.fill_cells(100, cells)  # channels 1 to 3
+        cells = self._cells  # (made once: allocating it each step costs more)
+        torch.index_select(self._bits.cells, 0, self.alien_rows.view(-1), out=cells.view(-1, 10))
+        left = (self.alien_dir < 0).to(torch.uint8)[:, None]
+        self.fill_cells(100, cells)  # channels 1 to 3: the aliens, by the way they go
+        self.fill_cells(200, cells * left)
+        self.fill_cells(300, cells * (1 - left))
