@@ -52,6 +52,7 @@ class SpaceInvadersEnv(MinAtarEnv):
         self._bits = RowBits(d)
         self._wave = torch.tensor(WAVE, device=d)
         self._columns = torch.arange(10, device=d)
+        self._row_numbers = self._columns + 1  # (0 for no row)
         self._slot_of = torch.arange(2, device=d)[:, None]
         # per cannon position: the order in which the columns' lowest aliens shoot (nearest
         # first, the left one on a tie)
@@ -171,9 +172,10 @@ class SpaceInvadersEnv(MinAtarEnv):
         shooting = self.alien_shot_timer == 0
         self.alien_shot_timer = torch.where(shooting, ENEMY_SHOT_INTERVAL, self.alien_shot_timer)
         filled = ((occupied[:, None] >> self._columns) & 1).bool()
-        column = torch.where(filled, self._shot_order[self.pos], 1000).argmin(dim=1)
+        order = self._shot_order.index_select(0, self.pos)
+        column = torch.where(filled, order, 1000).argmin(dim=1)
         in_column = (self.alien_rows >> column[:, None]) & 1
-        row = (in_column * (self._columns + 1)).amax(dim=1) - 1
+        row = (in_column * self._row_numbers).amax(dim=1) - 1
         shoots = shooting & (occupied != 0)
         self.shot_x = torch.where(shoots, column, self.shot_x)
         self.shot_y = torch.where(shoots, row, self.shot_y)
