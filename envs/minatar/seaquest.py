@@ -193,14 +193,14 @@ class SeaquestEnv(MinAtarEnv):
         ``cells``: the enemies' cells."""
         bullets, enemies = self.bullets, self.enemies
         bullets.x.add_(bullets.dx * bullets.alive)
-        bullets.alive.mul_(bullets.x <= self._nine)
+        bullets.alive.mul_(_byte(bullets.x <= self._nine))
         targets = (cells == _cell(bullets)[:, None]) & enemies.live  # (bullets, enemies, envs)
         targets &= bullets.live[:, None]
         first = (enemies.order | _byte(~targets).neg()).amin(dim=1)  # 255: none
         hit = first != 255
         shot = targets & (enemies.order == first[:, None])
-        enemies.alive.mul_(~(shot[0] | shot[1]))
-        bullets.alive.mul_(~hit)
+        enemies.alive.mul_(_byte(~(shot[0] | shot[1])))
+        bullets.alive.mul_(_byte(~hit))
         return hit.sum(dim=0)
 
     def _pick_up_divers(self, sub: torch.Tensor) -> None:
@@ -210,7 +210,7 @@ class SeaquestEnv(MinAtarEnv):
         live = divers.live
         cell = _cell(divers)
         moving = live & (divers.timer == self._zero)
-        step = divers.dx * moving
+        step = divers.dx * _byte(moving)
         divers.x.add_(step)
         onward = moving & (divers.x <= self._nine)
         reached = (live & (cell == sub)) | (onward & (cell + step == sub))
@@ -220,7 +220,7 @@ class SeaquestEnv(MinAtarEnv):
         self.diver_count += picked.sum(dim=0)
         # moving: the timer restarts (from 0), else it counts down
         divers.timer.sub_(divers.alive).add_(_byte(moving) * (DIVER_MOVE_INTERVAL + 1))
-        divers.alive.mul_(~(picked | (moving ^ onward)))
+        divers.alive.mul_(_byte(~(picked | (moving ^ onward))))
 
     def _enemies(self, sub: torch.Tensor, cells: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
         """Subs, then fish, newest first: on the sub's cell, before or after a move, the
@@ -231,7 +231,7 @@ class SeaquestEnv(MinAtarEnv):
         moving = live & (enemies.timer == self._zero)
         # moving: the timer restarts (from 0), else it counts down
         enemies.timer.sub_(enemies.alive).add_(_byte(moving) * (speed + 1))
-        step = enemies.dx * moving
+        step = enemies.dx * _byte(moving)
         enemies.x.add_(step)
         moved = cells + step
         onward = moving & (enemies.x <= self._nine)
@@ -239,11 +239,11 @@ class SeaquestEnv(MinAtarEnv):
         self.terminal |= _any((live & (cells == sub)) | rammed)
         meets = (moved == _cell(bullets)[:, None]) & (onward ^ rammed)
         meets &= bullets.live[:, None]
-        first = (enemies.order * meets).amax(dim=1)  # 0: none
+        first = (enemies.order * _byte(meets)).amax(dim=1)  # 0: none
         hit = first != 0
         shot = meets & (enemies.order == first[:, None])
-        enemies.alive.mul_(~((moving ^ onward) | shot[0] | shot[1]))
-        bullets.alive.mul_(~hit)
+        enemies.alive.mul_(_byte(~((moving ^ onward) | shot[0] | shot[1])))
+        bullets.alive.mul_(_byte(~hit))
 
         shooting = _byte(live & enemies.is_sub)
         fires = enemies.shot == self._zero
@@ -251,7 +251,7 @@ class SeaquestEnv(MinAtarEnv):
         enemies.shot.sub_(shooting).add_(_byte(fires) * (ENEMY_SHOT_INTERVAL + 1))
         # a bullet fired just off the grid leaves it at once: none
         fired = fires & (enemies.x <= self._nine)
-        enemies.shot_x.add_((enemies.x - enemies.shot_x) * fired)
+        enemies.shot_x.add_((enemies.x - enemies.shot_x) * _byte(fired))
         enemies.shot_alive.bitwise_or_(_byte(fired))
         return hit.sum(dim=0)
 
@@ -262,9 +262,9 @@ class SeaquestEnv(MinAtarEnv):
         live = enemies.shot_live
         cell = 10 * enemies.y + enemies.shot_x
         before = live & (cell == sub)
-        step = enemies.dx * live
+        step = enemies.dx * enemies.shot_alive
         enemies.shot_x.add_(step)
-        enemies.shot_alive.mul_(enemies.shot_x <= self._nine)
+        enemies.shot_alive.mul_(_byte(enemies.shot_x <= self._nine))
         self.terminal |= _any(before | (live & (cell + step == sub)))
 
     def _surface(self, mask: torch.Tensor) -> torch.Tensor:
@@ -315,7 +315,8 @@ class SeaquestEnv(MinAtarEnv):
         index[:objects] += field("channel", objects).to(torch.int16) * 100
         index[objects:] += self._trail_and_shot
         torch.cat((alive, trail, enemies.shot_live), out=shown)
-        index.sub_(self._spare).mul_(shown).add_(self._spare)  # the spare cell where not shown
+        # the spare cell where not shown
+        index.sub_(self._spare).mul_(_byte(shown)).add_(self._spare)
         return self._indices.copy_(index)
 
 
