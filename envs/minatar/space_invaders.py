@@ -192,5 +192,6 @@ class SpaceInvadersEnv(MinAtarEnv):
         torch.index_select(self._bits.cells, 0, self.alien_rows.view(-1), out=cells.view(-1, 10))
         left = (self.alien_dir < 0).to(torch.uint8)[:, None]
         self.fill_cells(100, cells)  # channels 1 to 3: the aliens, by the way they go
-        self.fill_cells(200, cells * left)
-        self.fill_cells(300, cells * (1 - left))
+        going_left = cells * left
+        self.fill_cells(200, going_left)
+        self.fill_cells(300, cells - going_left)
