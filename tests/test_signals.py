@@ -18,7 +18,10 @@ import os, signal, sys, time
 from coordrl.signals import exit_with_parent
 exit_with_parent()
 def stop(signum, frame):
-    open(sys.argv[1], "w").write(signal.Signals(signum).name)
+    # written whole, then renamed: the test never reads a half-written record
+    with open(sys.argv[1] + ".tmp", "w") as f:
+        f.write(signal.Signals(signum).name)
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
 while True:
