@@ -179,11 +179,12 @@ def clip_grad_norms(params: list[torch.Tensor], max_norm: torch.Tensor) -> torch
     most ``max_norm[k]``, as ``nn.utils.clip_grad_norm_`` does for one network; returns the
     norms before clipping."""
     grads = [p.grad for p in params if p.grad is not None]
-    squares = torch.stack([g.flatten(1).square().sum(1) for g in grads]).sum(0)
-    norms = squares.sqrt()
+    # norms of norms, as clip_grad_norm_ computes them: one read of each gradient, no copy
+    per_tensor = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])
+    norms = torch.linalg.vector_norm(per_tensor, dim=0)
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     for grad in grads:
-        grad.mul_(scale.view(-1, *([1] * (grad.dim() - 1))))
+        grad.mul_(_per_member(scale, grad))
     return norms
 
 
@@ -206,11 +207,13 @@ class BatchedAdam:
         self.step_count += 1
         correction1 = 1 - beta1**self.step_count
         correction2_sqrt = math.sqrt(1 - beta2**self.step_count)
+        step_size = lr / correction1
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
             m.lerp_(p.grad, 1 - beta1)
             v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            denom = (v.sqrt() / correction2_sqrt).add_(self.eps)
-            p.sub_(m / denom * _per_member(lr / correction1, p))
+            # made in place, the step size folded in: the weights are the bulk of the traffic
+            denom = v.sqrt().div_(correction2_sqrt).add_(self.eps).div_(_per_member(step_size, p))
+            p.addcdiv_(m, denom, value=-1)
 
     def member_state(self, k: int) -> list[dict]:
         """Member ``k``'s state per parameter, as torch's Adam keeps it."""
@@ -241,7 +244,10 @@ class BatchedRMSpropTF:
         self.step_count += 1
         for p, square in zip(self.params, self.square_avg, strict=True):
             square.mul_(self.alpha).addcmul_(p.grad, p.grad, value=1 - self.alpha)
-            p.sub_(p.grad / square.add(self.eps).sqrt_() * _per_member(lr, p))
+            # lr folded into the denominator, made in place: the weights are the bulk of the
+            # traffic, and each pass over them counts
+            denom = square.add(self.eps).sqrt_().div_(_per_member(lr, p))
+            p.addcdiv_(p.grad, denom, value=-1)
 
     def member_state(self, k: int) -> list[dict]:
         """Member ``k``'s state per parameter, as ``RMSpropTFLike`` keeps it."""
