@@ -16,7 +16,8 @@ import time
 import torch
 
 from coordrl.device import resolve_device
-from coordrl.toy.data import SPLITS, make_dataset
+from coordrl.not_so_clevr import SPLITS
+from coordrl.toy.data import make_dataset
 from coordrl.toy.train import ToyConfig, train
 
 SETTINGS = {"lr": 0.01, "weight_decay": 0.001, "batch_size": 32}

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from coordrl import coord_grid
+from coordrl.not_so_clevr import sweep_positions
 from coordrl.toy.data import (
     H5_FIELDS,
     from_unit,
@@ -15,7 +16,6 @@ from coordrl.toy.data import (
     read_h5,
     render_onehots,
     render_squares,
-    sweep_positions,
     to_unit,
     write_h5,
 )

@@ -90,7 +90,7 @@ def toy_table(args: argparse.Namespace) -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS
+    from coordrl.not_so_clevr import OFFICIAL_SPLIT_SEED, SPLITS
     from coordrl.toy.models import ARCHS, TASKS
 
     toy = subparsers.add_parser(

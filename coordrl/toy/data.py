@@ -1,16 +1,13 @@
-"""Not-so-Clevr: the paper's coordinate-transform data, its splits, and the official HDF5 layout.
+"""Not-so-Clevr: the paper's coordinate-transform data, its images and the official HDF5 layout.
 
-One grey 9x9 square on a black 64x64 canvas, its centre (x, y) swept over range(4, 60) in
-both axes: 3136 examples. The official generator (``data/not_so_clevr_generator.py`` of
-uber-research/CoordConv) is reproduced exactly: sweep order (x outer, y inner), the one-hot
-centre pixel at ``[y, x]``, the uniform split drawn per example with numpy's legacy RNG
-(seed 20202 gives the official 2368 / 768 split) and the quadrant split (test where
-x > 32 and y > 32: 729 test, 2407 train).
+The geometry (canvas, square, centres, splits) is :mod:`coordrl.not_so_clevr`'s; here the
+official generator (``data/not_so_clevr_generator.py`` of uber-research/CoordConv) is
+reproduced on it exactly: the grey squares, the one-hot centre pixel at ``[y, x]``, each
+part's example order and the HDF5 files.
 """
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,28 +15,19 @@ from typing import Literal
 import numpy as np
 import torch
 
+from coordrl.not_so_clevr import (
+    CANVAS,
+    HALF_SIZE,
+    OFFICIAL_SPLIT_SEED,
+    Split,
+    sweep_positions,
+    test_mask,
+)
 from coordrl.runs import atomic_path
 
-Split = Literal["uniform", "quadrant"]
-SPLITS: tuple[str, ...] = typing.get_args(Split)
-
-CANVAS = 64
-HALF_SIZE = 4  # the square spans centre +- 4: 9x9 pixels
 GREY = 128
-OFFICIAL_SPLIT_SEED = 20202  # MAGIC_SEED_OF_WONDER in the official generator
 OFFICIAL_SHUFFLE_SEED = 10101  # MAGIC_SEED_OF_GREATNESS: order of examples in the files
-UNIFORM_TEST_FRACTION = 0.25
 H5_FIELDS = ("image", "imagegray", "onehots", "locations", "normalized_locations")
-
-
-def sweep_positions(canvas: int = CANVAS) -> torch.Tensor:
-    """All square centres in the official order, (3136, 2) int64 (x, y), x the outer loop.
-
-    On another ``canvas`` size: every centre whose 9x9 square fits, in the same order.
-    """
-    axis = torch.arange(HALF_SIZE, canvas - HALF_SIZE)
-    x, y = torch.meshgrid(axis, axis, indexing="ij")
-    return torch.stack((x.flatten(), y.flatten()), dim=1)
 
 
 def render_squares(positions: torch.Tensor) -> torch.Tensor:
@@ -70,25 +58,6 @@ def to_unit(positions: torch.Tensor) -> torch.Tensor:
 def from_unit(coords: torch.Tensor) -> torch.Tensor:
     """Inverse of ``to_unit``: continuous pixel positions."""
     return (coords + 1.0) * ((CANVAS - 1) / 2.0)
-
-
-def test_mask(
-    split: Split, positions: torch.Tensor, seed: int = OFFICIAL_SPLIT_SEED, canvas: int = CANVAS
-) -> torch.Tensor:
-    """Which examples are held out for testing, (N,) bool.
-
-    uniform: each example independently with probability 0.25, drawn in sweep order with
-    numpy's legacy RandomState(seed) as the official generator does. quadrant: the
-    bottom-right quadrant, x > 32 and y > 32 (normalised location > 0.5 in both axes), or
-    x, y > canvas // 2 on another canvas.
-    """
-    if split == "uniform":
-        draws = np.random.RandomState(seed).random_sample(len(positions))
-        return torch.from_numpy(draws < UNIFORM_TEST_FRACTION)
-    if split == "quadrant":
-        middle = canvas // 2
-        return (positions[:, 0] > middle) & (positions[:, 1] > middle)
-    raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from coordrl.layers import CoordConv2d, coord_grid
-from coordrl.toy.data import CANVAS
+from coordrl.not_so_clevr import CANVAS
 
 TASKS = ("classification", "regression", "rendering")
 ARCHS = ("conv", "coordconv")

@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullFormatter
 
+from coordrl.not_so_clevr import CANVAS, SPLITS
 from coordrl.runs import TOY_RESULT
-from coordrl.toy.data import CANVAS, SPLITS
 from coordrl.toy.models import ARCHS, TASKS
 
 if TYPE_CHECKING:

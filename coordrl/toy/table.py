@@ -24,8 +24,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from coordrl.not_so_clevr import SPLITS
 from coordrl.runs import TOY_RESULT, RunError
-from coordrl.toy.data import SPLITS
 from coordrl.toy.models import ARCHS, TASKS
 from coordrl.toy.train import ToyConfig
 

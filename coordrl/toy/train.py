@@ -20,8 +20,9 @@ from tqdm import tqdm
 
 from coordrl.device import resolve_device
 from coordrl.errors import ConfigError
+from coordrl.not_so_clevr import OFFICIAL_SPLIT_SEED, SPLITS
 from coordrl.runs import TORCH_MODEL, TOY_RESULT, atomic_path
-from coordrl.toy.data import OFFICIAL_SPLIT_SEED, SPLITS, ToyDataset, make_dataset
+from coordrl.toy.data import ToyDataset, make_dataset
 from coordrl.toy.models import ARCHS, build_model, count_parameters
 from coordrl.toy.tasks import TASKS, Task, get_task
 

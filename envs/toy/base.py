@@ -9,7 +9,7 @@ import torch
 
 from coordrl.envs.torch_vector import TorchVectorEnv
 from coordrl.envs.toy.targets import Part, check_task_args, target_positions
-from coordrl.toy.data import Split
+from coordrl.not_so_clevr import Split
 
 
 class ToyVectorEnv(TorchVectorEnv):

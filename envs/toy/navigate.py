@@ -24,7 +24,7 @@ from gymnasium import spaces
 
 from coordrl.envs.toy.base import NumpyToyEnv, ToyVectorEnv
 from coordrl.envs.toy.targets import check_canvas
-from coordrl.toy.data import HALF_SIZE
+from coordrl.not_so_clevr import HALF_SIZE
 
 MOVES = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))  # stay, up, down, left, right: (dx, dy)
 Reward = Literal["shaped", "sparse"]

@@ -22,7 +22,7 @@ from gymnasium import spaces
 
 from coordrl.envs.toy.base import NumpyToyEnv, ToyVectorEnv
 from coordrl.envs.toy.targets import check_canvas
-from coordrl.toy.data import HALF_SIZE
+from coordrl.not_so_clevr import HALF_SIZE
 
 INSIDE = HALF_SIZE + 0.5  # a point within this of the centre (per axis) is in the square
 

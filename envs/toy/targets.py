@@ -1,6 +1,6 @@
 """Target positions of the toy RL tasks: the Not-so-Clevr centres and their two splits.
 
-The same centres and splits as the supervised toy tasks (``coordrl.toy.data``): on the
+The same centres and splits as the supervised toy tasks (:mod:`coordrl.not_so_clevr`): on the
 64x64 canvas, 3136 centres; ``quadrant`` holds out x > 32 and y > 32, ``uniform`` a random
 quarter drawn with the official seed. Training resets draw from the ``train`` part only;
 evaluation on ``test`` measures generalisation to positions never seen.
@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-from coordrl.toy.data import (
+from coordrl.not_so_clevr import (
     CANVAS,
     HALF_SIZE,
     OFFICIAL_SPLIT_SEED,
