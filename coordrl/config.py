@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
+from coordrl.archs import ARCHS, COORD_LAYERS, NETWORKS
 from coordrl.errors import ConfigError
-from coordrl.extractors import ARCHS, NETWORKS
 from coordrl.runs import CONFIG_FILE, RunError, atomic_path, is_run_dir
 
 ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo", "device_a2c")
@@ -186,7 +186,7 @@ RUN_FIELDS: dict[str, Field] = {
     "env_kwargs": Field("mapping", {}, help="a toy env's options"),
     "arch": Field("str", "coordconv", choices=ARCHS, help="feature extractor: conv or coordconv"),
     "network": Field("str", "nature", choices=NETWORKS, help="NatureCNN, or MinAtar's network"),
-    "coord_layers": Field("str", "first", choices=("first", "all"), help="CoordConv layers"),
+    "coord_layers": Field("str", "first", choices=COORD_LAYERS, help="CoordConv layers"),
     "with_r": Field("bool", False, help="add the radius channel to the CoordConv layers"),
     "timesteps": Field(
         "int", 10_000_000, low=1, high=MAX_TIMESTEPS, help="env steps in total, over all envs"

@@ -8,7 +8,7 @@ the conv and CoordConv arms of an experiment differ only in the coordinate chann
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -17,6 +17,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from coordrl.archs import ARCHS, COORD_LAYERS, NETWORKS, CoordLayers
 from coordrl.layers import CoordConv2d
 
 __all__ = [
@@ -30,8 +31,6 @@ __all__ = [
     "make_extractor",
     "make_policy_kwargs",
 ]
-
-CoordLayers = Literal["first", "all"]
 
 # (out_channels, kernel_size, stride) of the DQN Nature paper's three conv layers.
 NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
@@ -114,7 +113,7 @@ class NatureCNN(BaseFeaturesExtractor):
         ):  # a size error is the useful one here, not the dtype's
             normalized_image = True
         shape = _check_image_space(observation_space, normalized_image, who)
-        if coord_layers not in (None, "first", "all"):
+        if coord_layers is not None and coord_layers not in COORD_LAYERS:
             raise ValueError(f"{who}: coord_layers must be 'first' or 'all', got {coord_layers!r}")
         if with_r and coord_layers is None:
             raise ValueError(f"{who}: with_r needs coordinate layers (coord_layers='first'/'all')")
@@ -202,7 +201,7 @@ class MinAtarCNN(BaseFeaturesExtractor):
         channels, height, width = observation_space.shape
         if min(height, width) < 3:
             raise ValueError(f"{who} needs grids of at least 3x3; got {observation_space.shape}")
-        if coord_layers not in (None, "first", "all"):
+        if coord_layers is not None and coord_layers not in COORD_LAYERS:
             raise ValueError(f"{who}: coord_layers must be 'first' or 'all', got {coord_layers!r}")
         if with_r and coord_layers is None:
             raise ValueError(f"{who}: with_r needs coordinate layers (coord_layers='first'/'all')")
@@ -234,8 +233,6 @@ EXTRACTORS: dict[str, dict[str, type[nn.Module]]] = {
     "nature": {"conv": NatureCNN, "coordconv": CoordNatureCNN},
     "minatar": {"conv": MinAtarCNN, "coordconv": MinAtarCNN},
 }
-NETWORKS: tuple[str, ...] = tuple(EXTRACTORS)
-ARCHS: tuple[str, ...] = ("conv", "coordconv")
 FEATURES_DIM = {"nature": 512, "minatar": 128}
 
 

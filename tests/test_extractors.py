@@ -9,7 +9,8 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import NatureCNN as SB3NatureCNN
 
 from coordrl import CoordConv2d, coordify
-from coordrl.extractors import CoordNatureCNN, NatureCNN, make_policy_kwargs
+from coordrl.archs import ARCHS, NETWORKS
+from coordrl.extractors import EXTRACTORS, CoordNatureCNN, NatureCNN, make_policy_kwargs
 
 ATARI = spaces.Box(0, 255, (4, 84, 84), np.uint8)
 
@@ -115,6 +116,11 @@ def test_bad_extractor_options_are_refused():
         CoordNatureCNN(ATARI, coord_layers="last")
     with pytest.raises(ValueError, match="with_r needs coordinate layers"):
         NatureCNN(ATARI, with_r=True)
+
+
+def test_every_network_and_arch_a_config_may_name_has_an_extractor():
+    assert tuple(EXTRACTORS) == NETWORKS
+    assert all(tuple(by_arch) == ARCHS for by_arch in EXTRACTORS.values())
 
 
 def test_make_policy_kwargs_returns_fresh_dicts():
