@@ -22,7 +22,7 @@ wheels for the GPU machine's Python; there,
 
 installs coordrl and them offline into a throwaway venv that sees the system's torch,
 or says exactly what is missing, then runs as above. ``--report gpu.json`` prints the
-README's table from a saved run.
+table of docs/speed.md from a saved run.
 """
 
 from __future__ import annotations

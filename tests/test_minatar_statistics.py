@@ -53,7 +53,7 @@ def test_random_play_scores_and_lasts_as_in_the_package(game):
 
     ours, _ = play(config, random_policy, EPISODES, 0, torch.device("cpu"))
     theirs, lengths = package_episodes(game, EPISODES)
-    se = float(ours.std()) / math.sqrt(EPISODES)  # shown with -s: the README's random row
+    se = float(ours.std()) / math.sqrt(EPISODES)  # shown with -s: docs/minatar.md's random column
     mean, package = float(ours.mean()), float(theirs.mean())
     print(f"\n{game}: random play scores {mean:.2f} +- {se:.2f} (package {package:.2f})")
     assert z_score(ours.numpy(), theirs) < 3, (game, float(ours.mean()), theirs.mean())
