@@ -123,7 +123,7 @@ def test_pages_show_commands():
 
 
 @pytest.mark.parametrize(
-    "page, argv", COMMANDS, ids=[f"{page}: {shlex.join(argv)}" for page, argv in COMMANDS]
+    "page, argv", COMMANDS, ids=[f"{page}: coordrl {shlex.join(argv)}" for page, argv in COMMANDS]
 )
 def test_shown_command_parses(page, argv, capsys):
     try:
