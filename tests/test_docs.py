@@ -211,3 +211,16 @@ def test_home_page_shows_the_readme_results():
         return [re.sub(r"\]\([^)]*\)", "]", line) for line in section.splitlines() if "|" in line]
 
     assert table(README) == table(ROOT / "docs" / "index.md")
+
+
+def test_layout_names_every_module():
+    layout = (ROOT / "docs" / "layout.md").read_text()
+    for folder in ("coordrl", "agents", "envs"):
+        for path in sorted((ROOT / folder).iterdir()):
+            is_package = path.is_dir() and (path / "__init__.py").exists()
+            if not (is_package or path.suffix == ".py") or path.name == "__init__.py":
+                continue
+            name = f"{path.name}/" if is_package else path.name
+            assert re.search(rf"(?<![\w/]){re.escape(name)}", layout), (
+                f"docs/layout.md does not name {folder}/{name}"
+            )
