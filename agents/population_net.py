@@ -89,19 +89,23 @@ class PopulationNet(nn.Module):
 
     def to_ours(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
         """A member's parameter (or optimizer state of one) from ``ActorCritic``'s layout to
-        ours: the linear layer's inputs position-major (the conv output as it comes), not
-        channel-major as ``nn.Flatten`` orders them; the others as they are."""
+        ours. The linear layer's weight is stored inputs x outputs (its gradient then comes
+        out of the batched product as stored, with no transposing copy), its inputs
+        position-major (the conv output as it comes), not channel-major as ``nn.Flatten``
+        orders them. The others as they are."""
         if name != "linear_weight":
             return tensor
         rows = tensor.shape[0]
-        return tensor.view(rows, self.filters, self.positions).transpose(1, 2).reshape(rows, -1)
+        by_position = tensor.view(rows, self.filters, self.positions).transpose(1, 2)
+        return by_position.reshape(rows, -1).T.contiguous()
 
     def to_theirs(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`to_ours`."""
         if name != "linear_weight":
             return tensor
-        rows = tensor.shape[0]
-        return tensor.view(rows, self.positions, self.filters).transpose(1, 2).reshape(rows, -1)
+        rows = tensor.shape[1]
+        by_position = tensor.T.reshape(rows, self.positions, self.filters)
+        return by_position.transpose(1, 2).reshape(rows, -1).contiguous()
 
     def _coord_patches(self) -> torch.Tensor:
         """The coordinate channels' 3x3 patches, (H_out * W_out, coords * 9)."""
@@ -130,9 +134,7 @@ class PopulationNet(nn.Module):
             coord = (self.coord_weight * self.coord_mask[:, None, None, None, None]).flatten(2)
             hidden = hidden + (self.coord_patches @ coord.transpose(1, 2))[:, None]
         hidden = hidden.relu().reshape(k, batch, -1)  # position-major, as linear_weight reads
-        features = torch.baddbmm(
-            self.linear_bias[:, None, :], hidden, self.linear_weight.transpose(1, 2)
-        )
+        features = torch.baddbmm(self.linear_bias[:, None, :], hidden, self.linear_weight)
         features = features.relu()
         logits = torch.baddbmm(
             self.policy_bias[:, None, :], features, self.policy_weight.transpose(1, 2)
