@@ -18,9 +18,10 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from coordrl.agents.replay import FrameReplayBuffer
-from coordrl.config import Linear, RunConfig, Schedule
+from coordrl.config import RunConfig
 from coordrl.envs.factory import is_torch_env
 from coordrl.extractors import make_policy_kwargs
+from coordrl.settings import Linear, Schedule
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "ppo": PPO, "dqn": DQN}
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {

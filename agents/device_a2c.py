@@ -9,31 +9,12 @@ shares the on-device PPO's network, rollout, GAE, episode log and checkpoints.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from torch import nn
 
 from coordrl.agents.device_ppo import DevicePPO
-from coordrl.config import Schedule, value_at
-
-
-@dataclasses.dataclass(frozen=True)
-class A2CSettings:
-    """A2C hyperparameters (the config's ``hyperparams``); defaults: rl-zoo3's Atari A2C
-    (SB3's A2C defaults with ``ent_coef`` 0.01, ``vf_coef`` 0.25, RMSprop eps 1e-5)."""
-
-    n_steps: int = 5
-    learning_rate: Schedule = 7e-4
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
-    ent_coef: float = 0.01
-    vf_coef: float = 0.25
-    max_grad_norm: float = 0.5
-    rms_prop_eps: float = 1e-5
-    normalize_advantage: bool = False
-    precision: str = "fp32"  # or "bf16": the network under bfloat16 autocast
+from coordrl.settings import A2CSettings, value_at
 
 
 class DeviceA2C(DevicePPO):
@@ -49,9 +30,6 @@ class DeviceA2C(DevicePPO):
             eps=self.settings.rms_prop_eps,
             weight_decay=0,
         )
-
-    def _check_settings(self) -> None:
-        """Any n_steps x num_envs works: the whole rollout is one batch."""
 
     def _update(self, remaining: float) -> dict[str, torch.Tensor]:
         """One gradient step on the whole rollout (its learning rate is set by ``learn``)."""

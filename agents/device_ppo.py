@@ -11,7 +11,6 @@ trainer of the run lifecycle (:mod:`coordrl.lifecycle`).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,35 +21,14 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from coordrl.config import Linear, Schedule, value_at
 from coordrl.episodes import Episodes
 from coordrl.extractors import make_extractor
 from coordrl.lifecycle import Progress, Report
 from coordrl.runs import TORCH_MODEL, TORCH_STATE
+from coordrl.settings import PPOSettings, value_at
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
-
-
-ZOO_ATARI_LEARNING_RATE = Linear(2.5e-4)  # rl-zoo3's lin_2.5e-4
-
-
-@dataclasses.dataclass(frozen=True)
-class PPOSettings:
-    """PPO hyperparameters (the config's ``hyperparams``); defaults: rl-zoo3's Atari PPO."""
-
-    n_steps: int = 128  # per env, per rollout
-    batch_size: int = 256  # minibatch size
-    n_epochs: int = 4
-    learning_rate: Schedule = ZOO_ATARI_LEARNING_RATE
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_range: Schedule = 0.1
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    normalize_advantage: bool = True
-    precision: str = "fp32"  # or "bf16": the network under bfloat16 autocast
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:
@@ -147,7 +125,7 @@ class DevicePPO:
         self._obs: torch.Tensor | None = None
         n, t = env.num_envs, settings.n_steps
         shape = env.single_observation_space.shape
-        self._check_settings()
+        settings.check(n)
         self.buffers = {
             "obs": torch.zeros((t, n, *shape), dtype=torch.uint8, device=self.device),
             "actions": torch.zeros(
@@ -176,13 +154,6 @@ class DevicePPO:
             eps=1e-5,
             fused=self.device.type == "cuda" or None,
         )
-
-    def _check_settings(self) -> None:
-        n, t, batch = self.env.num_envs, self.settings.n_steps, self.settings.batch_size
-        if (n * t) % batch:
-            raise ValueError(
-                f"n_steps x num_envs ({t} x {n}) must be a multiple of batch_size ({batch})"
-            )
 
     def learn(
         self,

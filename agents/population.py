@@ -26,8 +26,7 @@ import numpy as np
 import torch
 from torch.distributions import Categorical
 
-from coordrl.agents.device_a2c import A2CSettings
-from coordrl.agents.device_ppo import PPOSettings, autocast
+from coordrl.agents.device_ppo import autocast
 from coordrl.agents.population_net import (
     BatchedAdam,
     BatchedRMSpropTF,
@@ -35,17 +34,17 @@ from coordrl.agents.population_net import (
     clip_grad_norms,
     member_model,
 )
-from coordrl.config import ConfigError, RunConfig, env_family, value_at
+from coordrl.config import ConfigError, RunConfig, env_family
 from coordrl.device import resolve_device
 from coordrl.episodes import Episodes
 from coordrl.lifecycle import TrainOutcome
 from coordrl.population_lifecycle import train_population
 from coordrl.runs import TORCH_MODEL, TORCH_STATE
+from coordrl.settings import SETTINGS, A2CSettings, PPOSettings, value_at
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-SETTINGS = {"device_a2c": A2CSettings, "device_ppo": PPOSettings}
 # hyperparameters each member may set for itself; every other key must agree
 PER_MEMBER = frozenset(
     {"learning_rate", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "clip_range"}
@@ -158,11 +157,7 @@ class PopulationTrainer:
         self.num_timesteps = 0
         self._obs: torch.Tensor | None = None
         k, t = len(configs), self.settings.n_steps
-        if self.algo == "device_ppo" and (self.n * t) % self.settings.batch_size:
-            raise ConfigError(
-                f"n_steps x n_envs ({t} x {self.n}) must be a multiple of batch_size "
-                f"({self.settings.batch_size})"
-            )
+        self.settings.check(self.n)
         shape = space.shape
         dev = self.device
         self.buffers = {

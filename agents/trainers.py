@@ -19,27 +19,21 @@ from coordrl.config import ConfigError, RunConfig, is_torch_env, is_toy_env
 from coordrl.device import resolve_device
 from coordrl.envs.factory import check_env_config, make_device_env, make_torch_env
 from coordrl.lifecycle import Trainer, TrainOutcome, train_run
+from coordrl.settings import SETTINGS
 
-DEVICE_ALGOS = ("device_ppo", "device_a2c")  # trainers that keep the rollout on the env's device
+DEVICE_ALGOS = tuple(SETTINGS)  # trainers that keep the rollout on the env's device
 
 
 def preflight(config: RunConfig, source: str) -> RunConfig:
-    """Settings valid one by one but not together, and the env's own checks: one
-    ``ConfigError`` before any file is written. Returns ``config`` with its env resolved."""
+    """Settings that only the trainers and envs can judge (the env's own checks, the
+    network on its observations, the replay memory): one ``ConfigError`` before any file is
+    written. Returns ``config`` with its env resolved."""
     config = check_env_config(config, source)
-    if config.algo in DEVICE_ALGOS:
-        if not is_torch_env(config.env) and config.backend != "ale":
-            raise ConfigError(
-                f"{source}: algo: {config.algo} steps Atari through ale-py's C++ env: "
-                f"use backend: ale (backend: {config.backend} is for SB3's algos)"
-            )
-        hyper = config.hyperparams
-        n_steps, batch = hyper.get("n_steps", 128), hyper.get("batch_size", 256)
-        if config.algo == "device_ppo" and (n_steps * config.n_envs) % batch:
-            raise ConfigError(
-                f"{source}: n_steps x n_envs ({n_steps} x {config.n_envs}) must be a multiple "
-                f"of hyperparams.batch_size ({batch})"
-            )
+    if config.algo in DEVICE_ALGOS and not is_torch_env(config.env) and config.backend != "ale":
+        raise ConfigError(
+            f"{source}: algo: {config.algo} steps Atari through ale-py's C++ env: "
+            f"use backend: ale (backend: {config.backend} is for SB3's algos)"
+        )
     batch = config.env_batch_size
     if batch is not None and config.algo not in DEVICE_ALGOS:
         raise ConfigError(
@@ -136,16 +130,13 @@ def make_trainer(config: RunConfig) -> Trainer:
     """A fresh trainer for a preflighted config, on its device."""
     device = resolve_device(config.device)
     if config.algo in DEVICE_ALGOS:
-        from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
-        from coordrl.agents.device_ppo import DevicePPO, PPOSettings
+        from coordrl.agents.device_a2c import DeviceA2C
+        from coordrl.agents.device_ppo import DevicePPO
 
-        agent, settings = {
-            "device_ppo": (DevicePPO, PPOSettings),
-            "device_a2c": (DeviceA2C, A2CSettings),
-        }[config.algo]
+        agent = {"device_ppo": DevicePPO, "device_a2c": DeviceA2C}[config.algo]
         return agent(
             make_device_env(config, device),
-            settings(**config.hyperparams),
+            SETTINGS[config.algo](**config.hyperparams),
             arch=config.arch,
             seed=config.seed,
             **config.network_kwargs,

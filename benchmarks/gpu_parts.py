@@ -287,8 +287,9 @@ def run_minatar(part: Part, device: torch.device, scale: str) -> None:
     from timing import interleaved_rates
     from toy_envs import torch_env_steps
 
-    from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
+    from coordrl.agents.device_a2c import DeviceA2C
     from coordrl.envs.minatar import GAMES, env_id
+    from coordrl.settings import A2CSettings
 
     sizes = (4096, 16384) if scale == "full" else (64,)
     steps, rounds = (100, 3) if scale == "full" else (10, 1)

@@ -29,12 +29,13 @@ from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from timing import interleaved_rates
 from toy_envs import steps_for, sync_env_steps, torch_env_steps
 
-from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
-from coordrl.agents.device_ppo import DevicePPO, PPOSettings
+from coordrl.agents.device_a2c import DeviceA2C
+from coordrl.agents.device_ppo import DevicePPO
 from coordrl.device import resolve_device
 from coordrl.envs.minatar import GAMES, env_id
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.extractors import make_policy_kwargs
+from coordrl.settings import A2CSettings, PPOSettings
 
 TARGETS = {"breakout": 50, "freeway": 50}  # x at N = 1024 on a CPU; the others: 20
 

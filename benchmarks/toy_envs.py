@@ -30,12 +30,13 @@ from timing import interleaved_rates
 
 import coordrl.envs.toy
 from coordrl.agents.builders import schedule
-from coordrl.agents.device_ppo import DevicePPO, PPOSettings
+from coordrl.agents.device_ppo import DevicePPO
 from coordrl.config import RunConfig, load_config
 from coordrl.device import resolve_device
 from coordrl.envs.factory import make_torch_env
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.extractors import make_policy_kwargs
+from coordrl.settings import PPOSettings
 from coordrl.shipped import find_config
 
 POINT_CONFIG = "toy/point"  # a shipped config

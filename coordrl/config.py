@@ -25,33 +25,11 @@ import yaml
 from coordrl.archs import ARCHS, COORD_LAYERS, NETWORKS
 from coordrl.errors import ConfigError
 from coordrl.runs import CONFIG_FILE, RunError, atomic_path, is_run_dir
+from coordrl.settings import SETTINGS, Linear, Schedule
 
 ALGOS: tuple[str, ...] = ("a2c", "ppo", "dqn", "device_ppo", "device_a2c")
 _SCHEDULE = re.compile(r"^lin_(?P<value>[0-9.eE+-]+)$")
 _REQUIRED = object()
-
-
-@dataclasses.dataclass(frozen=True)
-class Linear:
-    """``lin_<start>`` (rl-zoo3's notation): ``start`` at the beginning of the run, decaying
-    linearly to 0 at its end. Parsed once, from the config; trainers read ``start``."""
-
-    start: float
-
-    def at(self, progress_remaining: float) -> float:
-        """The value when ``progress_remaining`` (1 at the start, 0 at the end) is left."""
-        return self.start * progress_remaining
-
-    def __str__(self) -> str:
-        return f"lin_{self.start!r}"
-
-
-Schedule = float | Linear
-
-
-def value_at(schedule: Schedule, progress_remaining: float) -> float:
-    """A constant, or a :class:`Linear` schedule's value at that point of the run."""
-    return schedule.at(progress_remaining) if isinstance(schedule, Linear) else schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,9 +199,6 @@ _ON_POLICY: dict[str, Field] = {
     "normalize_advantage": Field("bool"),
 }
 
-# the on-device agents' network arithmetic: float32, or bfloat16 autocast (float32 weights)
-_PRECISION = Field("str", choices=("fp32", "bf16"))
-
 ATARI_ONLY: tuple[str, ...] = (
     "backend",
     "repeat_action_probability",
@@ -265,6 +240,18 @@ def run_name(config: RunConfig) -> str:
     return f"{game}-{config.algo}-{config.arch}-seed{config.seed}"
 
 
+def settings_fields(settings: type) -> dict[str, Field]:
+    """The config fields of a settings dataclass (:mod:`coordrl.settings`): each
+    hyperparameter's type and bounds. No defaults: a key left out is the dataclass's."""
+    hints = typing.get_type_hints(settings)
+    fields = {}
+    for setting in dataclasses.fields(settings):
+        annotation = hints[setting.name]
+        field = Field("schedule") if annotation == Schedule else field_for(annotation)
+        fields[setting.name] = dataclasses.replace(field, **setting.metadata)
+    return fields
+
+
 HYPERPARAMS: dict[str, dict[str, Field]] = {
     "a2c": {
         **_ON_POLICY,
@@ -297,18 +284,7 @@ HYPERPARAMS: dict[str, dict[str, Field]] = {
         # frames: coordrl's FrameReplayBuffer (each frame once; Atari's default); sb3: SB3's
         "replay_buffer": Field("str", choices=("frames", "sb3")),
     },
-    "device_ppo": {
-        **_ON_POLICY,
-        "batch_size": _positive_int(),
-        "n_epochs": _positive_int(),
-        "clip_range": Field("schedule", above=0.0),
-        "precision": _PRECISION,
-    },
-    "device_a2c": {
-        **_ON_POLICY,
-        "rms_prop_eps": Field("float", above=0.0),
-        "precision": _PRECISION,
-    },
+    **{algo: settings_fields(settings) for algo, settings in SETTINGS.items()},
 }
 
 
@@ -392,6 +368,11 @@ def validate(raw: Mapping[str, Any], source: str) -> RunConfig:
     values["hyperparams"] = _validate_hyperparams(
         values["algo"], raw.get("hyperparams") or {}, source
     )
+    if values["algo"] in SETTINGS:  # settings valid one by one, now together
+        try:
+            SETTINGS[values["algo"]](**values["hyperparams"]).check(values["n_envs"])
+        except ValueError as exc:
+            raise ConfigError(f"{source}: hyperparams: {exc}") from None
     return RunConfig(**values)
 
 

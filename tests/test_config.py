@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from coordrl.agents.builders import algorithm_kwargs
-from coordrl.config import ConfigError, Linear, load_config, parse_overrides, validate
+from coordrl.config import ConfigError, load_config, parse_overrides, validate
+from coordrl.settings import Linear
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "atari"
 

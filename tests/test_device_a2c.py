@@ -8,9 +8,10 @@ import torch
 from devices import DEVICES
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 
-from coordrl.agents.device_a2c import A2CSettings, DeviceA2C
+from coordrl.agents.device_a2c import DeviceA2C
 from coordrl.envs.minatar import BreakoutEnv
 from coordrl.lifecycle import Progress
+from coordrl.settings import A2CSettings
 
 
 def scores(log: list[Progress]) -> float:

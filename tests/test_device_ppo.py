@@ -8,13 +8,13 @@ import torch
 from devices import DEVICES
 from stable_baselines3 import PPO
 
-from coordrl.agents.device_ppo import ActorCritic, DevicePPO, PPOSettings
-from coordrl.config import Linear, value_at
+from coordrl.agents.device_ppo import ActorCritic, DevicePPO
 from coordrl.envs.toy import NavigateEnv, PointEnv
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.episodes import Episodes
 from coordrl.extractors import make_policy_kwargs
 from coordrl.lifecycle import Progress
+from coordrl.settings import Linear, PPOSettings, value_at
 
 SMALL = PPOSettings(n_steps=8, batch_size=128, n_epochs=4, learning_rate=1e-3)
 

@@ -133,7 +133,10 @@ def test_sb3_ppo_trains_on_a_toy_env_through_the_adapter(tmp_path, capsys):
             {"env": "Breakout", "env_kwargs": {}, "backend": "sb3"},
             "algo: device_ppo steps Atari through ale-py's C++ env: use backend: ale",
         ),
-        ({"n_envs": 3}, "must be a multiple of hyperparams.batch_size (128)"),
+        (
+            {"n_envs": 3},
+            "hyperparams: n_steps x n_envs (8 x 3) must be a multiple of batch_size (128)",
+        ),
         ({"device": "cuda:5"}, "device 'cuda:5'"),
         ({"env_kwargs": {"action": "polar"}}, "env_kwargs.action: expected one of cells, xy"),
         ({"env_kwargs": {"device": "cuda"}}, "env_kwargs.device: unknown key"),
