@@ -3,8 +3,8 @@
 CleanRL's ``ppo_atari.py`` shape (one readable loop) over a torch vector env
 (:class:`~coordrl.envs.torch_vector.TorchVectorEnv`): observations, actions, rewards and
 advantages never leave the device and no numpy runs in the loop; finished episodes cross to
-the host once per rollout, for the run's ``episodes.csv``. The network is the extractor SB3
-policies use (``NatureCNN`` / ``CoordNatureCNN`` from :mod:`coordrl.extractors`) with SB3's
+the host once per rollout, for the run's ``episodes.csv``. The network is
+:class:`~coordrl.agents.actor_critic.ActorCritic`: the extractor SB3 policies use with SB3's
 heads and initialisation, so the two PPOs train the same model. :class:`DevicePPO` is a
 trainer of the run lifecycle (:mod:`coordrl.lifecycle`).
 """
@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from torch import nn
-from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from coordrl.agents.actor_critic import ActorCritic
 from coordrl.episodes import Episodes
-from coordrl.extractors import make_extractor
 from coordrl.lifecycle import Progress, Report
 from coordrl.runs import TORCH_MODEL, TORCH_STATE
 from coordrl.settings import PPOSettings, value_at
@@ -35,64 +33,6 @@ def autocast(device: torch.device, precision: str) -> torch.autocast:
     """The network's arithmetic for ``precision``: bfloat16 autocast (weights, optimizer
     state and the losses stay float32), or as it is for ``fp32``."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-class ActorCritic(nn.Module):
-    """A shared extractor (NatureCNN or MinAtar's, conv or CoordConv), a policy head and a
-    value head.
-
-    The policy is categorical for a ``Discrete`` action space and a diagonal Gaussian with
-    state-independent log standard deviations (initialised to 0) for a ``Box``, as in SB3.
-    Initialised as SB3 initialises its ``CnnPolicy`` (``ortho_init``): orthogonal weights
-    with gain sqrt(2) in the extractor, 0.01 for the policy head, 1 for the value head, zero
-    biases; CoordConv2d's ``coord_weight`` keeps its own initialisation, as under SB3.
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Box,
-        action_space: spaces.Discrete | spaces.Box,
-        arch: str = "coordconv",
-        **coord: Any,
-    ) -> None:
-        """``coord``: the ``network``, and ``coord_layers`` and ``with_r`` of a CoordConv
-        ``arch``."""
-        super().__init__()
-        self.extractor = make_extractor(arch, observation_space, **coord)
-        self.continuous = isinstance(action_space, spaces.Box)
-        outputs = int(np.prod(action_space.shape)) if self.continuous else int(action_space.n)
-        self.policy = nn.Linear(self.extractor.features_dim, outputs)
-        self.log_std = nn.Parameter(torch.zeros(outputs)) if self.continuous else None
-        self.value = nn.Linear(self.extractor.features_dim, 1)
-        for module, gain in ((self.extractor, math.sqrt(2)), (self.policy, 0.01), (self.value, 1)):
-            module.apply(lambda m, g=gain: _orthogonal(m, g))
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Action logits (or Gaussian means) and state values for uint8 observations."""
-        features = self.extractor(obs.float() * self.extractor.input_scale)
-        return self.policy(features), self.value(features).squeeze(-1)
-
-    def distribution(self, head: torch.Tensor) -> Distribution:
-        """The policy's distribution over actions, from :meth:`forward`'s first output.
-
-        Unvalidated: torch's argument checks read their result on the host, a GPU sync at
-        every rollout step and minibatch (our own network makes the logits).
-        """
-        if self.log_std is None:
-            return Categorical(logits=head, validate_args=False)
-        scale = self.log_std.exp().expand_as(head)
-        return Independent(Normal(head, scale, validate_args=False), 1, validate_args=False)
-
-    def mode(self, head: torch.Tensor) -> torch.Tensor:
-        """The most likely action: the best logit, or the Gaussian's mean."""
-        return head if self.continuous else head.argmax(-1)
-
-
-def _orthogonal(module: nn.Module, gain: float) -> None:
-    if isinstance(module, nn.Linear | nn.Conv2d):  # as SB3's init_weights
-        nn.init.orthogonal_(module.weight, gain=gain)
-        if module.bias is not None:
-            module.bias.data.fill_(0.0)
 
 
 class DevicePPO:

@@ -18,6 +18,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from tqdm import tqdm
 
+from coordrl.agents.actor_critic import load_network
 from coordrl.agents.builders import extractor_of, load_algorithm
 from coordrl.config import RunConfig
 from coordrl.envs.atari import FRAME_SKIP, make_eval_env
@@ -81,8 +82,6 @@ def load_for_evaluation(
     """Load ``model_path`` (an SB3 ``.zip``, or an on-device trainer's ``.pt``); refuse a
     damaged file or a model of another arch than the config's."""
     if model_path.suffix == ".pt":
-        from coordrl.agents.torch_evaluation import load_network
-
         env = make_eval_env(config.env)
         spaces = env.observation_space, env.action_space
         env.close()

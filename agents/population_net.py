@@ -21,7 +21,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from coordrl.agents.device_ppo import ActorCritic
+from coordrl.agents.actor_critic import ActorCritic
 from coordrl.layers import coord_grid
 
 KERNEL = 3  # MinAtar's conv: 16 filters, 3x3, stride 1, no padding

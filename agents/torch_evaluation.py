@@ -10,7 +10,6 @@ agent plays ``episodes`` games: mean score and its standard error. Works for on-
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from coordrl.agents.device_ppo import ActorCritic
+from coordrl.agents.actor_critic import load_network
 from coordrl.agents.evaluation import load_for_evaluation
 from coordrl.config import RunConfig
 from coordrl.envs.factory import make_torch_env
-from coordrl.runs import RunError
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 MAX_BATCH = 1024
@@ -51,23 +49,6 @@ def load_policy(
         return network.mode(head) if deterministic else network.distribution(head).sample()
 
     return device_policy
-
-
-def load_network(
-    config: RunConfig, model_path: Path, observation_space, action_space, device
-) -> ActorCritic:
-    """An on-device trainer's network from its ``model.pt`` (or a checkpoint's ``state.pt``),
-    in eval mode; a file that is not one, or of another arch, is a ``RunError``."""
-    network = ActorCritic(observation_space, action_space, config.arch, **config.network_kwargs).to(
-        device
-    )
-    try:
-        state = torch.load(model_path, map_location=device, weights_only=True)
-        network.load_state_dict(state["model"])
-    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunError(f"cannot load {model_path} as a {config.arch} agent: {reason}") from None
-    return network.eval()
 
 
 @torch.no_grad()

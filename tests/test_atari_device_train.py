@@ -15,7 +15,7 @@ from devices import DEVICES
 from torch.distributions import Categorical
 from training_process import start_training, wait_for_checkpoints
 
-from coordrl.agents.device_ppo import ActorCritic
+from coordrl.agents.actor_critic import ActorCritic
 from coordrl.agents.trainers import make_trainer, preflight, train
 from coordrl.config import load_config, validate
 from coordrl.runs import TORCH_MODEL, list_checkpoints

@@ -8,7 +8,8 @@ import torch
 from devices import DEVICES
 from stable_baselines3 import PPO
 
-from coordrl.agents.device_ppo import ActorCritic, DevicePPO
+from coordrl.agents.actor_critic import ActorCritic
+from coordrl.agents.device_ppo import DevicePPO
 from coordrl.envs.toy import NavigateEnv, PointEnv
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.episodes import Episodes

@@ -10,7 +10,7 @@ from stable_baselines3 import A2C, DQN, PPO
 from torch import nn
 
 from coordrl import CoordConv2d
-from coordrl.agents.device_ppo import ActorCritic
+from coordrl.agents.actor_critic import ActorCritic
 from coordrl.envs.minatar import GAMES
 from coordrl.envs.toy.sb3 import SB3VecEnv
 from coordrl.extractors import MinAtarCNN, make_extractor, make_policy_kwargs
