@@ -490,6 +490,16 @@ def _normalize(advantages: torch.Tensor) -> torch.Tensor:
     return (advantages - mean) / (advantages.std(1, keepdim=True) + 1e-8)
 
 
+def describe_population(configs: Sequence[RunConfig], *, resume: bool) -> str:
+    """``training a population of 4 DEVICE_A2C agents on ...``: the line that opens a
+    population's output."""
+    first, verb = configs[0], "resuming" if resume else "training"
+    return (
+        f"{verb} a population of {len(configs)} {first.algo.upper()} agents on {first.env} "
+        f"for {first.timesteps:,} steps each, {first.n_envs} envs each"
+    )
+
+
 def train(
     configs: Sequence[RunConfig],
     run_dirs: Sequence[Path],

@@ -1,7 +1,9 @@
-"""Run a sweep's trials: each one is ``coordrl train`` (then ``coordrl evaluate``) in a process.
+"""Run a sweep's trials: each one trained (then evaluated) in a process of its own.
 
-A trial is an ordinary run directory, made by the same command a user would type, so a
-sweep's runs resume, evaluate and compare like any other. Re-running a sweep skips the
+A trial is an ordinary run directory, trained and evaluated by a worker process
+(:mod:`coordrl.agents.worker`: what ``coordrl train``, ``population`` and ``evaluate`` do,
+through the same functions), so a sweep's runs resume, evaluate and compare like any
+other, and the runner never starts the command above it. Re-running a sweep skips the
 trials that finished, resumes the interrupted ones from their checkpoints and retries the
 failed ones; one trial failing never stops the others. Locally, up to ``max_concurrent``
 trials run side by side; :mod:`coordrl.agents.sweep_ray` runs the same :func:`run_trial` on
@@ -14,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from coordrl.config import RESUMABLE_KEYS, RunConfig, dump_config, load_run_config
-from coordrl.errors import CoordRLError
+from coordrl.errors import INTERRUPTED, CoordRLError
 from coordrl.locks import STALE_S
 from coordrl.runs import (
     EVAL_DIR,
@@ -43,6 +46,7 @@ STATUSES = ("finished", "skipped", "interrupted", "failed")
 # may still be checkpointing, or its lock from a lost host not yet stale
 RESUME_LOCK_WAIT_S = 1.5 * STALE_S
 AUTO_POPULATION = 32  # population: auto puts up to this many compatible trials in one
+WORKER = "coordrl.agents.worker"  # the module each trial's process runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +83,7 @@ class Stopper:
         env["PYTHONSAFEPATH"] = "1"  # the installed coordrl, not a coordrl/ folder in the cwd
         env[PARENT_ENV] = str(os.getpid())  # SIGTERM to it if this process dies (Ray, kill -9)
         with log.open("a") as out:
-            out.write(f"$ coordrl {' '.join(command[3:])}\n")
+            out.write(f"$ python -m {shlex.join(command[2:])}\n")
             out.flush()
             with self._lock:
                 if self.stopped:
@@ -117,8 +121,9 @@ def _last_error(log: Path) -> str:
     return tail[-1][-200:] if tail else "no output"
 
 
-def _coordrl(*args: str) -> list[str]:
-    return [sys.executable, "-m", "coordrl.cli", *args]
+def _worker(*args: str) -> list[str]:
+    """The command line of a worker process (:mod:`coordrl.agents.worker`) doing ``args``."""
+    return [sys.executable, "-m", WORKER, *args]
 
 
 def _prepare(trial: Trial) -> str | None:
@@ -144,21 +149,21 @@ def _resume_flags(trial: Trial) -> list[str]:
 
 
 def _train_command(trial: Trial) -> list[str] | str:
-    """The ``coordrl train`` command that brings the trial to its end, or why there is none."""
+    """The worker command that brings the trial to its end, or why there is none."""
     run_dir = trial.run_dir
     started = is_run_dir(run_dir)
     problem = _prepare(trial)
     if problem is not None:
         return problem
     if not started:
-        return _coordrl("train", "--config", str(run_dir / SWEEP_CONFIG), "--run-dir", str(run_dir))
+        return _worker("train", str(run_dir))  # from the sweep-config.yaml _prepare wrote
     if is_finished(run_dir):
         return []
-    return [*_coordrl("train", "--resume", str(run_dir)), *_resume_flags(trial)]
+    return [*_worker("train", str(run_dir)), *_resume_flags(trial)]
 
 
 def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:
-    command = _coordrl("evaluate", str(trial.run_dir))
+    command = _worker("evaluate", str(trial.run_dir))
     command += ["--out", str(trial.run_dir / EVAL_DIR / SWEEP_EVAL), "--seed", "12345"]
     if "episodes" in evaluate:
         command += ["--episodes", str(evaluate["episodes"])]
@@ -169,7 +174,7 @@ def _evaluate_command(trial: Trial, evaluate: Mapping[str, Any]) -> list[str]:
 
 def _training_status(code: int | None, stopper: Stopper, log: Path, run_dir: Path):
     """(status, message) after a training process ended with ``code``; None if it finished."""
-    if code is None or stopper.stopped or code == 130:
+    if code is None or stopper.stopped or code == INTERRUPTED:
         return "interrupted", "stopped; re-run the sweep to resume"
     if code < 0:
         return (
@@ -235,8 +240,9 @@ def run_population(
     threads: int = 1,
     stopper: Stopper | None = None,
 ) -> list[TrialResult]:
-    """Train ``trials`` as one population (``coordrl population``), then evaluate each; a
-    batch of one is :func:`run_trial`. Never raises for a failed trial."""
+    """Train ``trials`` as one population (in one worker, as ``coordrl population`` does),
+    then evaluate each; a batch of one is :func:`run_trial`. Never raises for a failed
+    trial."""
     if len(trials) == 1:
         return [run_trial(trials[0], evaluate, threads, stopper)]
     stopper = stopper or Stopper()
@@ -269,7 +275,7 @@ def run_population(
         for trial in members[1:]:
             with (trial.run_dir / SWEEP_LOG).open("a") as out:
                 out.write(f"# trained in a population ({names}); its output: {log}\n")
-        command = _coordrl("population", *(str(t.run_dir) for t in members))
+        command = _worker("train", *(str(t.run_dir) for t in members))
         if is_run_dir(members[0].run_dir):
             command += _resume_flags(members[0])
         code = stopper.run(command, log, threads)

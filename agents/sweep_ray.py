@@ -2,7 +2,7 @@
 (one trial, or a population of trials, per Tune trial), placed by Ray.
 
 Ray decides where each trial runs from its resources (``cpus``, ``gpus``, fractions
-allowed); the trial itself is the same ``coordrl train`` process as in a local sweep, so
+allowed); the trial itself is the same worker process as in a local sweep, so
 its run directory is written where the sweep's ``out`` points. On a cluster that path
 must be on storage every node shares (NFS or similar), and every node needs coordrl
 installed in the same Python environment.
@@ -58,7 +58,7 @@ def _trainable(params: dict[str, Any], sweep: Sweep, work: list[list[int]]) -> N
     tune.report({"results": json.dumps([dataclasses.asdict(r) for r in results])})
 
 
-# Ray's workers SIGKILL their child processes when they exit; a trial's `coordrl train`
+# Ray's workers SIGKILL their child processes when they exit; a trial's worker process
 # would then die mid-rollout. Without that, a trial's process gets SIGTERM from the kernel
 # when its worker exits (coordrl.signals.exit_with_parent): it checkpoints and exits.
 INIT_OPTIONS: dict[str, Any] = {

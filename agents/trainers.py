@@ -9,16 +9,27 @@ or ``device_ppo`` / ``device_a2c`` (:mod:`coordrl.agents.device_ppo`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from coordrl.config import ConfigError, RunConfig, is_torch_env, is_toy_env
+from coordrl.config import (
+    ConfigError,
+    RunConfig,
+    is_torch_env,
+    is_toy_env,
+    load_config,
+    load_run_config,
+    merge,
+    validate,
+)
 from coordrl.device import resolve_device
 from coordrl.envs.factory import check_env_config, make_device_env, make_torch_env
 from coordrl.lifecycle import Trainer, TrainOutcome, train_run
+from coordrl.runs import CONFIG_FILE, SWEEP_CONFIG, RunError, is_finished, is_run_dir
 from coordrl.settings import SETTINGS
 
 DEVICE_ALGOS = tuple(SETTINGS)  # trainers that keep the rollout on the env's device
@@ -152,4 +163,52 @@ def train(
     """Train (or go on training) ``run_dir`` until ``config.timesteps`` env steps, or a signal."""
     return train_run(
         config, run_dir, lambda: make_trainer(config), resume=resume, lock_wait_s=lock_wait_s
+    )
+
+
+def resumed_config(run_dir: Path, overrides: Mapping[str, Any], source: str) -> RunConfig:
+    """``run_dir``'s own config with ``overrides`` (the keys a resume may change) laid over
+    it, checked in full; ``source`` names where a mistake comes from."""
+    config = validate(merge(load_run_config(run_dir).to_dict(), overrides), "command line")
+    return preflight(config, source)
+
+
+def configs_to_train(
+    run_dirs: Sequence[Path], *, timesteps: int | None = None, device: str | None = None
+) -> tuple[list[RunConfig], bool]:
+    """Each directory's checked config (with ``timesteps`` and ``device``, where given), and
+    whether they resume: a run (``config.yaml``) resumes; a folder with a
+    ``sweep-config.yaml`` (as a sweep writes it) starts from it. Directories trained
+    together all start or all resume."""
+    given = {"timesteps": timesteps, "device": device}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    started = [is_run_dir(d) for d in run_dirs]
+    if any(started) and not all(started):
+        fresh = next(d for d, s in zip(run_dirs, started, strict=True) if not s)
+        raise RunError(
+            f"{fresh} has not started while other members have: a population starts and "
+            "resumes together (train the members one by one with coordrl train)"
+        )
+    configs = []
+    for run_dir in run_dirs:
+        if is_run_dir(run_dir):
+            if is_finished(run_dir):
+                raise RunError(f"{run_dir} is finished: there is nothing left to train")
+            configs.append(resumed_config(run_dir, overrides, str(run_dir / CONFIG_FILE)))
+        elif (run_dir / SWEEP_CONFIG).is_file():
+            config = load_config(run_dir / SWEEP_CONFIG, overrides)
+            configs.append(preflight(config, str(run_dir / SWEEP_CONFIG)))
+        else:
+            raise RunError(f"{run_dir} holds neither a run ({CONFIG_FILE}) nor a {SWEEP_CONFIG}")
+    return configs, all(started)
+
+
+def describe_run(config: RunConfig, run_dir: Path, *, resume: bool) -> str:
+    """``training PPO (coordconv) on ALE/Breakout-v5 for 10,000,000 steps, 8 envs, cpu ->
+    runs/...``: the line that opens a run's output."""
+    verb = "resuming" if resume else "training"
+    return (
+        f"{verb} {config.algo.upper()} ({config.arch}) on {config.env} for "
+        f"{config.timesteps:,} steps, {config.n_envs} envs, {resolve_device(config.device)} "
+        f"-> {run_dir}"
     )

@@ -1,11 +1,18 @@
 """The one base class of user mistakes, so that nothing else is ever reported as one.
 
-The ``coordrl`` command catches :class:`CoordRLError` in one place (``coordrl.cli.main``) and
-prints it as one ``error:`` line with exit code 2. Every other exception is a bug in coordrl
-(or a library under it) and keeps its traceback.
+The processes coordrl starts (the ``coordrl`` command, and the worker a sweep starts for
+each trial) run their work through :func:`exit_code`, the one place that catches
+:class:`CoordRLError`: one ``error:`` line on stderr and exit code 2. Every other exception
+is a bug in coordrl (or a library under it) and keeps its traceback.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USER_ERROR = 2  # the exit code of a user mistake
+INTERRUPTED = 130  # the exit code of a process stopped by Ctrl-C (128 + SIGINT)
 
 
 class CoordRLError(Exception):
@@ -22,3 +29,17 @@ class UnknownNameError(CoordRLError, ValueError):
 
     Also a ``ValueError``, as Python APIs raise for a bad argument value.
     """
+
+
+def exit_code(work: Callable[[], int | None]) -> int:
+    """Run a process's ``work`` and return its exit code: its own (None: 0), 2 after one
+    ``error:`` line for a user mistake, 130 after Ctrl-C."""
+    try:
+        code = work()
+    except CoordRLError as exc:
+        print(f"error: {'; '.join(str(exc).strip().splitlines())}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+    return code or 0

@@ -98,6 +98,16 @@ class TrainOutcome:
     recent_score: float | None  # mean true score of the last RECENT episodes
     recent_success: float | None  # their success rate, where the env defines success
 
+    @property
+    def summary(self) -> str:
+        """``4,096 steps, recent mean score 0.52, success 0.91``: how far it got, how well."""
+        text = f"{self.timesteps:,} steps"
+        if self.recent_score is not None:
+            text += f", recent mean score {self.recent_score:.3g}"
+        if self.recent_success is not None:
+            text += f", success {self.recent_success:.2f}"
+        return text
+
 
 class Statistics:
     """Running means over the last RECENT episodes: score, length, success."""

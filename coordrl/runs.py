@@ -161,6 +161,29 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def find_model(target: str | Path) -> tuple[Path, Path]:
+    """(model file, run directory) of ``target``: a run directory (its final model, else its
+    newest checkpoint's), or a model file inside one; else a ``RunError`` saying why."""
+    target = Path(target)
+    if target.is_dir():
+        if not is_run_dir(target):
+            raise RunError(f"{target} is not a run directory (it has no {CONFIG_FILE})")
+        for name in MODEL_FILES:
+            if (target / name).is_file():
+                return target / name, target
+        checkpoints = list_checkpoints(target)
+        for name in CHECKPOINT_MODELS if checkpoints else ():
+            if (checkpoints[-1][1] / name).is_file():
+                return checkpoints[-1][1] / name, target
+        raise RunError(f"{target} has no model and no checkpoint yet")
+    if not target.is_file():
+        raise RunError(f"no such run directory or model file: {target}")
+    for parent in target.parents:
+        if is_run_dir(parent):
+            return target, parent
+    raise RunError(f"{target} is not inside a run directory, so its config is unknown")
+
+
 def write_checkpoint(
     run_dir: str | Path, step: int, keep: int, write: Callable[[Path], None]
 ) -> Path:

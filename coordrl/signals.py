@@ -9,7 +9,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-# Set by a sweep on the `coordrl train` / `evaluate` processes it starts: the pid of the
+# Set by a sweep on the trial processes it starts (coordrl.agents.worker): the pid of the
 # process that started it, which this process must not outlive (see exit_with_parent).
 PARENT_ENV = "COORDRL_EXIT_WITH_PARENT"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h

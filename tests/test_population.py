@@ -298,7 +298,7 @@ def test_a_sweep_of_populations_runs_and_its_re_run_skips_them(tmp_path, capsys)
     for row in rows:
         assert (Path(row["run_dir"]) / "eval" / "sweep.json").is_file()
     logs = [(Path(r["run_dir"]) / "sweep.log").read_text() for r in rows]
-    assert sum("coordrl population" in log for log in logs) == 2
+    assert sum("training a population of 4 DEVICE_A2C agents" in log for log in logs) == 2
     code, out, err = run(capsys, "sweep", path)
     assert code == 0
     assert "0 finished" in out or "skipped" in out
@@ -324,7 +324,7 @@ def test_a_ray_sweep_trains_one_population_per_tune_trial(tmp_path):
         assert {r.status for r in results} == {"finished"}, results
         assert sorted(r.name for r in seen) == sorted(t.name for t in sweep.trials)
         log = (sweep.trials[0].run_dir / "sweep.log").read_text()
-        assert "coordrl population" in log
+        assert "training a population of 2 DEVICE_A2C agents" in log
         for trial in sweep.trials:
             assert (trial.run_dir / TORCH_MODEL).is_file()
             assert (trial.run_dir / "eval" / "sweep.json").is_file()

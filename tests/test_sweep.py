@@ -161,7 +161,7 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint(tmp_path):
     assert second.status == "finished"
     assert list_checkpoints(trial.run_dir)[-1][0] == 8192
     log = (trial.run_dir / SWEEP_LOG).read_text()
-    assert f"train --resume {trial.run_dir}" in log
+    assert f"coordrl.agents.worker train {trial.run_dir} --timesteps 8192" in log
     assert "resuming DEVICE_PPO (conv) on coordrl/Point-v0 for 8,192 steps" in log
 
 
@@ -225,4 +225,4 @@ def test_sigterm_to_the_sweep_checkpoints_live_trials_and_a_rerun_resumes(tmp_pa
     assert rerun.returncode == 0, rerun.stderr
     assert "2 finished" in rerun.stdout
     assert list_checkpoints(first)[-1][0] == 16384
-    assert f"train --resume {first}" in (first / SWEEP_LOG).read_text()
+    assert f"coordrl.agents.worker train {first} --timesteps" in (first / SWEEP_LOG).read_text()

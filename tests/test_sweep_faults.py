@@ -1,8 +1,8 @@
 """Sweeps under faults: an unreachable Ray, Ctrl-C, a killed driver, a lost cluster node.
 
-Nothing finished is rerun, every interrupted trial checkpoints and resumes, and no
-``coordrl train`` process outlives its sweep. The cluster tests start real Ray processes
-(``ray start``) and are slow.
+Nothing finished is rerun, every interrupted trial checkpoints and resumes, and no trial's
+process (``coordrl.agents.worker``) outlives its sweep. The cluster tests start real Ray
+processes (``ray start``) and are slow.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 import yaml
 from cli_helpers import run
 
+from coordrl.agents.sweep import WORKER
 from coordrl.runs import SWEEP_LOG, list_checkpoints
 
 ray = pytest.importorskip("ray")
@@ -205,7 +206,7 @@ class Cluster:
         node = self.second_node()
         assert node, "no second node"
         for pid, cmd in node.items():
-            if "coordrl.cli" not in cmd:
+            if WORKER not in cmd:
                 _kill(pid)
 
     def stop(self) -> None:
@@ -251,7 +252,7 @@ def test_a_node_lost_mid_sweep_is_retried_and_resumes_its_trial(tmp_path):
 
         def a_trial_on_the_second_node_checkpointed() -> bool:
             node = cluster.second_node()
-            on_second[:] = [cmd for cmd in node.values() if "coordrl.cli train" in cmd]
+            on_second[:] = [cmd for cmd in node.values() if f"{WORKER} train" in cmd]
             return bool(on_second) and checkpoints_in(out) >= 2
 
         wait_for(a_trial_on_the_second_node_checkpointed, 180, "a trial on the second node")
@@ -261,7 +262,7 @@ def test_a_node_lost_mid_sweep_is_retried_and_resumes_its_trial(tmp_path):
         assert driver.returncode == 0, output
         assert "4 finished, 0 skipped, 0 interrupted, 0 failed" in output, output
         assert not processes_mentioning(str(out))
-        first, *retries = (lost / SWEEP_LOG).read_text().split("$ coordrl train")[1:]
+        first, *retries = (lost / SWEEP_LOG).read_text().split(f"$ python -m {WORKER} train")[1:]
         assert "SIGTERM received: checkpoint at step" in first
         assert retries and "resuming from the checkpoint at step" in retries[-1], retries
         finished = {p.name: (p / "model.pt").stat().st_mtime for p in trial_dirs(out)}

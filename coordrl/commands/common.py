@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from coordrl.errors import CoordRLError
-
-USER_ERROR = 2
+from coordrl.errors import USER_ERROR, CoordRLError
+from coordrl.runs import fresh_run_dir
 
 
 class UserError(CoordRLError):
@@ -73,8 +72,6 @@ def new_run_dir(given: str | None, default: Path, marker: str, hint: str) -> Pat
     """Where a new run goes: the directory the user named, refused if it holds a run (has
     ``marker``), or ``default`` (``-2``, ``-3``... if taken). An existing run is never
     written over."""
-    from coordrl.runs import fresh_run_dir
-
     if given is None:
         return fresh_run_dir(default, marker)
     path = fitting_path(Path(given))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from coordrl.commands.common import UserError, positive_int, writable_dir
+from coordrl.runs import TOY_RESULT, RunError, is_run_dir
 
 
 def compare_command(args: argparse.Namespace) -> None:
@@ -19,7 +20,6 @@ def compare_command(args: argparse.Namespace) -> None:
         write_tables,
     )
     from coordrl.analysis.runs import find_runs, read_run
-    from coordrl.runs import TOY_RESULT, RunError, is_run_dir
     from coordrl.toy.table import read_results
 
     out = Path(args.out)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from coordrl.shipped import description, find_config, shipped_configs
+
 
 def configs_command(args: argparse.Namespace) -> None:
-    from coordrl.shipped import description, find_config, shipped_configs
-
     if args.name is not None:
         print(find_config(args.name).read_text(), end="")
         return

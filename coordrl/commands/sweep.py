@@ -7,22 +7,18 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from coordrl.commands.common import UserError, positive_int, quoted, writable_dir
+from coordrl.errors import INTERRUPTED
+from coordrl.locks import hold
+from coordrl.shipped import find_config
+from coordrl.sweeps import Sweep, load_sweep
 
-if TYPE_CHECKING:
-    from coordrl.sweeps import Sweep
-
-INTERRUPTED = 130
 FAILED = 1
 
 
 def sweep_command(args: argparse.Namespace) -> int:
     from coordrl.agents.trainers import preflight
-    from coordrl.locks import hold
-    from coordrl.shipped import find_config
-    from coordrl.sweeps import load_sweep
 
     path = find_config(args.sweep, what="sweep file")
     sweep = load_sweep(path, check=preflight)

@@ -14,6 +14,7 @@ from coordrl.commands.common import (
     quoted,
     writable_dir,
 )
+from coordrl.runs import TOY_RESULT
 
 
 def toy_data(args: argparse.Namespace) -> None:
@@ -55,8 +56,6 @@ def toy_train(args: argparse.Namespace) -> None:
     )
     config.validate()
     default = Path("runs/toy") / f"{args.task}-{split}-{args.arch}-seed{args.seed}"
-    from coordrl.runs import TOY_RESULT
-
     out = writable_dir(new_run_dir(args.run_dir, default, TOY_RESULT, "pick another --run-dir"))
     result = train(config, out, dataset=dataset)
     print(result.summary())

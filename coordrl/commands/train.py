@@ -14,14 +14,23 @@ from coordrl.commands.common import (
     quoted,
     writable_dir,
 )
+from coordrl.config import (
+    RESUMABLE_KEYS,
+    RunConfig,
+    env_family,
+    load_config,
+    load_run_config,
+    parse_overrides,
+    run_name,
+)
+from coordrl.runs import CONFIG_FILE, MODEL_FILES, is_finished, is_run_dir, list_checkpoints
+from coordrl.shipped import find_config
 
 DEFAULT_CONFIG = "atari/ppo"  # a shipped config (coordrl configs)
 QUICK_START = {"timesteps": 20_000, "checkpoint_every": 10_000}
 
 
 def _train_overrides(args: argparse.Namespace) -> dict:
-    from coordrl.config import parse_overrides
-
     overrides = parse_overrides(args.set)
     flags = {
         "env": args.env,
@@ -35,19 +44,15 @@ def _train_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def default_run_dir(config) -> Path:
+def default_run_dir(config: RunConfig) -> Path:
     """``runs/atari/Breakout-ppo-coordconv-seed0``, ``runs/toyrl/Point-device_ppo-conv-seed3``
     or ``runs/minatar/...``."""
-    from coordrl.config import env_family, run_name
-
     family = env_family(config.env)
     return Path("runs") / ("toyrl" if family == "toy" else family) / run_name(config)
 
 
 def _refuse_finished(run_dir: Path, timesteps: int) -> None:
     """``--resume`` of a finished run changes nothing unless ``--timesteps`` extends it."""
-    from coordrl.runs import is_finished, list_checkpoints
-
     if not is_finished(run_dir):
         return
     checkpoints = list_checkpoints(run_dir)
@@ -59,25 +64,23 @@ def _refuse_finished(run_dir: Path, timesteps: int) -> None:
         )
 
 
-def _config(args: argparse.Namespace):
-    """The run's config, checked in full, and whether it resumes a run."""
-    from coordrl.agents.trainers import preflight
-    from coordrl.config import RESUMABLE_KEYS, load_config, load_run_config, merge, validate
-    from coordrl.runs import CONFIG_FILE
-    from coordrl.shipped import find_config
+def _config(args: argparse.Namespace) -> RunConfig:
+    """The run's config (its own when it resumes), checked in full."""
+    from coordrl.agents.trainers import preflight, resumed_config
 
     overrides = _train_overrides(args)
     flags = " + command line" if overrides else ""  # where a mistake may come from
     if args.resume is not None:
-        config = load_run_config(args.resume)
+        load_run_config(args.resume)  # a folder that holds no run: said before anything else
         changed = sorted(set(overrides) - set(RESUMABLE_KEYS))
         if changed or args.config is not None:
             raise UserError(
                 f"--resume continues a run with its own config; only --timesteps and "
                 f"--device may change (got {', '.join(changed) or '--config'})"
             )
-        config = validate(merge(config.to_dict(), overrides), "command line")
-        return preflight(config, f"{Path(args.resume) / CONFIG_FILE}{flags}")
+        return resumed_config(
+            Path(args.resume), overrides, f"{Path(args.resume) / CONFIG_FILE}{flags}"
+        )
     name = args.config or DEFAULT_CONFIG
     path = find_config(name)
     if args.config is None and not overrides:
@@ -90,13 +93,11 @@ def _config(args: argparse.Namespace):
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from coordrl.agents.trainers import train
-    from coordrl.config import env_family
+    from coordrl.agents.trainers import describe_run, train
     from coordrl.device import resolve_device
-    from coordrl.runs import CONFIG_FILE, MODEL_FILES, is_run_dir
 
     config = _config(args)
-    device = resolve_device(config.device)
+    resolve_device(config.device)  # a device this machine lacks: refused before any file
     if args.resume is not None:
         run_dir = Path(args.resume)
         _refuse_finished(run_dir, config.timesteps)
@@ -104,35 +105,21 @@ def train_command(args: argparse.Namespace) -> None:
         hint = "--resume it or pick another --run-dir"
         run_dir = new_run_dir(args.run_dir, default_run_dir(config), CONFIG_FILE, hint)
     writable_dir(run_dir)
-    verb = "resuming" if args.resume else "training"
-    print(
-        f"{verb} {config.algo.upper()} ({config.arch}) on {config.env} for {config.timesteps:,} "
-        f"steps, {config.n_envs} envs, {device} -> {run_dir}"
-    )
+    print(describe_run(config, run_dir, resume=args.resume is not None))
     try:
         outcome = train(
             config, run_dir, resume=args.resume is not None, lock_wait_s=args.wait_for_lock
         )
     except KeyboardInterrupt:  # before the lifecycle's own signal handling, or in its start-up
-        from coordrl.runs import list_checkpoints
-
         if is_run_dir(run_dir):
             saved = list_checkpoints(run_dir)
             where = f"from step {saved[-1][0]:,}" if saved else "from the start (no checkpoint yet)"
             print(f"go on {where}: coordrl train --resume {quoted(run_dir)}", file=sys.stderr)
         raise
-    score = (
-        "" if outcome.recent_score is None else f", recent mean score {outcome.recent_score:.3g}"
-    )
-    if outcome.recent_success is not None:
-        score += f", success {outcome.recent_success:.2f}"
     if not outcome.finished:
-        print(
-            f"stopped at step {outcome.timesteps:,}{score}; go on: coordrl train --resume "
-            f"{quoted(run_dir)}"
-        )
+        print(f"stopped at {outcome.summary}; go on: coordrl train --resume {quoted(run_dir)}")
         return
-    print(f"done: {outcome.timesteps:,} steps{score}")
+    print(f"done: {outcome.summary}")
     model = next(name for name in MODEL_FILES if (run_dir / name).is_file())
     print(f"run: {run_dir} ({model}, config.yaml, episodes.csv, checkpoints/)")
     print(f"TensorBoard: tensorboard --logdir {quoted(run_dir.parent)}")
