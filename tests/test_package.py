@@ -1,8 +1,9 @@
-"""Package-level contracts: the public names, one namespace, and the import floors."""
+"""Package-level contracts: the public names, one namespace, and the import floors
+(pyproject.toml's import-linter contracts)."""
 
 from __future__ import annotations
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,41 +73,41 @@ def test_gymnasium_registration_follows_its_convention():
     assert out.stdout.strip() == str([*minatar, "coordrl/Navigate-v0", "coordrl/Point-v0"])
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside a function."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-    return found
+LINT_IMPORTS = ROOT / ".ci" / "lint_imports.py"  # pyproject.toml's contracts, as installed
 
 
-# the floors, bottom up: the library, the envs, the agents, the command
-FLOORS = {
-    "library": ("coordrl.agents", "coordrl.envs", "coordrl.cli", "coordrl.commands"),
-    "envs": ("coordrl.agents", "coordrl.cli", "coordrl.commands"),
-    "agents": ("coordrl.cli", "coordrl.commands"),
-}
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """The floors' contracts checked on the checkout at ``root`` (as CI checks this one)."""
+    command = [sys.executable, str(LINT_IMPORTS), str(root)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def _floor(package: str) -> str | None:
-    if package.startswith(("coordrl.envs", "coordrl.agents")):
-        return package.split(".")[1]
-    if package.startswith("coordrl.commands") or package == "coordrl.configs":
-        return None
-    return "library"
+def test_the_tree_keeps_the_floors():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
 
 
-@pytest.mark.parametrize("package", sorted(_package_dirs()))
-def test_no_import_runs_up_the_floors(package):
-    floor = _floor(package)
-    if floor is None:
-        return
-    folder = _package_dirs()[package]
-    for path in folder.glob("*.py"):
-        if package == "coordrl" and path.name == "cli.py":
-            continue  # the command itself, the top floor
-        above = {m for m in _imports(path) if m.startswith(FLOORS[floor])}
-        assert not above, f"{path.relative_to(ROOT)} ({floor}) imports {sorted(above)}"
+# (file, code appended to it, what the check must name): up a floor (in a function too),
+# across independent siblings, torch under the config
+UPWARD = [
+    ("coordrl/config.py", "def up():\n    from coordrl.agents import trainers\n", "coordrl.agents"),
+    ("envs/toy/targets.py", "from coordrl.toy.data import make_dataset\n", "coordrl.toy"),
+    ("agents/sweep.py", "from coordrl.commands import train\n", "coordrl.commands"),
+    ("coordrl/runs.py", "from coordrl.cli import main\n", "coordrl.cli"),
+    ("coordrl/toy/plots.py", "from coordrl.analysis import stats\n", "coordrl.analysis"),
+    ("coordrl/sweeps.py", "from coordrl.extractors import ARCHS\n", "torch"),
+]
+
+
+@pytest.mark.parametrize(("path", "code", "named"), UPWARD)
+def test_the_floors_check_fails_on_an_import_that_breaks_them(tmp_path, path, code, named):
+    for folder in ("coordrl", "agents", "envs", "configs"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copyfile(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    assert lint_imports(tmp_path).returncode == 0  # the copy as it is keeps them
+    with (tmp_path / path).open("a") as f:
+        f.write(f"\n\n{code}")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout
+    assert f"is not allowed to import {named}:" in result.stdout, result.stdout
