@@ -1,8 +1,9 @@
 """``coordrl population``: several run directories trained as one population, in one process.
 
-What ``coordrl sweep`` runs for a batch of compatible trials (``population:`` in a sweep
-file). Each directory holds a run to resume (``config.yaml``) or the config of a run to
-start (``sweep-config.yaml``, as a sweep writes it); each member stays an ordinary run.
+By hand what ``coordrl sweep`` does for a batch of compatible trials (``population:`` in a
+sweep file, through the same functions in its worker). Each directory holds a run to resume
+(``config.yaml``) or the config of a run to start (``sweep-config.yaml``, as a sweep writes
+it); each member stays an ordinary run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def population_command(args: argparse.Namespace) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "population",
-        help="train several run directories as one population (what sweeps run)",
+        help="train several run directories as one population (as sweeps do)",
         description="Train run directories that share an env, an on-device algorithm and a "
         "network as one batched computation; each stays an ordinary run.",
     )
